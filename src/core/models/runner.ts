@@ -1,0 +1,105 @@
+/**
+ * From a model folder to named output tensors: opens the checkpoint, picks the model code by
+ * `model_type`, builds (or reuses) the graph for the input size, and runs it in the engine's worker.
+ * The CLI, the extension host and the benches all go through here.
+ */
+import * as path from 'node:path';
+import { UserError, check } from '../errors.js';
+import { Checkpoint, CONFIG_FILE } from '../io/checkpoint.js';
+import type { InferenceEngine, TensorData } from '../engine/client.js';
+import { GraphCache, graphKey } from '../onnx/cache.js';
+import { ViT, type PatchGrid } from './vit.js';
+
+export const SUPPORTED_MODEL_TYPES = ['vit', 'deit'] as const;
+
+export interface LoadedViT {
+  kind: 'vit';
+  model: ViT;
+  checkpoint: Checkpoint;
+}
+
+export type LoadedModel = LoadedViT;
+
+/** Opens a Hugging Face model folder and validates its weights against its config.json. */
+export async function openModel(folder: string): Promise<LoadedModel> {
+  const checkpoint = await Checkpoint.open(folder);
+  const configFile = path.join(checkpoint.dir, CONFIG_FILE);
+  const modelType = checkpoint.modelType;
+  switch (modelType) {
+    case 'vit':
+    case 'deit':
+      // ViTForImageClassification stores `vit.*`; a bare ViTModel has no prefix.
+      return { kind: 'vit', model: ViT.load(checkpoint.config, checkpoint.withPrefixes([`${modelType}.`, '']), configFile), checkpoint };
+    default:
+      throw new UserError(
+        modelType === undefined ? 'has no "model_type".' : `has model_type "${modelType}", which Vision Inspector does not support.`,
+        configFile,
+        `Supported model types: ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
+      );
+  }
+}
+
+export interface ViTRun {
+  grid: PatchGrid;
+  /** Every fetched output by its transformers name, without the batch axis (logits are [labels]). */
+  tensors: Record<string, TensorData>;
+}
+
+export interface RunViTOptions {
+  /** Output names to compute and return; default: all of them. */
+  fetches?: readonly string[];
+  signal?: AbortSignal;
+}
+
+/** Runs models in one InferenceEngine, one session per (checkpoint, graph variant). */
+export class ModelRunner {
+  constructor(
+    readonly engine: InferenceEngine,
+    readonly graphs: GraphCache = new GraphCache(undefined),
+  ) {}
+
+  /** Loads (or reuses) the ViT session for an input size; returns its session key. */
+  async prepareViT(loaded: LoadedViT, height: number, width: number, signal?: AbortSignal): Promise<string> {
+    const key = graphKey({ kind: 'vit', checkpoint: loaded.checkpoint.identity(), height, width });
+    if (!this.engine.hasSession(key)) {
+      const graph = await this.graphs.get(key, () => loaded.model.buildGraph(height, width));
+      await this.engine.loadSession(key, { modelBytes: graph.bytes, externalDataDir: graph.externalDataDir }, { signal });
+    }
+    return key;
+  }
+
+  /** `pixelValues`: float32 [1, 3, H, W] as the model's image processor makes it. */
+  async runViT(loaded: LoadedViT, pixelValues: TensorData, options: RunViTOptions = {}): Promise<ViTRun> {
+    check(
+      pixelValues.type === 'float32' && pixelValues.dims.length === 4 && pixelValues.dims[0] === 1 && pixelValues.dims[1] === 3,
+      `pixel_values must be float32 [1, 3, H, W], got ${pixelValues.type} [${pixelValues.dims.join(', ')}].`,
+    );
+    const [, , height, width] = pixelValues.dims as [number, number, number, number];
+    const key = await this.prepareViT(loaded, height, width, options.signal);
+    const outs = loaded.model.outputs(height, width);
+    const all = [...(outs.logits ? ['logits'] : []), ...outs.hiddenStates.map((o) => o.name), ...outs.attentions.map((o) => o.name)];
+    const fetches = options.fetches ? [...options.fetches] : all;
+    for (const name of fetches) check(all.includes(name), `unknown output "${name}"; this model has ${all.join(', ')}.`);
+    const tensors = await this.engine.run(key, { pixel_values: pixelValues }, fetches, options.signal);
+    if (tensors.logits) tensors.logits = { ...tensors.logits, dims: [tensors.logits.dims[1]!] };
+    return { grid: loaded.model.grid(height, width), tensors };
+  }
+}
+
+export interface LabelScore {
+  index: number;
+  label: string;
+  logit: number;
+  probability: number;
+}
+
+/** The k highest logits with their softmax probabilities. */
+export function topK(logits: Float32Array, labels: readonly string[], k: number): LabelScore[] {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  return Array.from(logits, (logit, index) => ({ index, label: labels[index] ?? `LABEL_${index}`, logit, probability: Math.exp(logit - max) / sum }))
+    .sort((a, b) => b.logit - a.logit)
+    .slice(0, k);
+}

@@ -1,0 +1,77 @@
+/**
+ * On-disk cache of converted graphs. A graph file holds no weights (they stay in the
+ * checkpoint as external data), so entries are small; the key must change whenever the
+ * checkpoint, the requested variant or this converter changes.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { BuiltGraph } from './graph.js';
+
+/** Bump when graph construction changes, so stale cached graphs are never reused. */
+export const CONVERTER_VERSION = 1;
+
+export interface CachedGraph {
+  bytes: Uint8Array;
+  externalDataDir?: string;
+  /** Where the graph came from: built now, or read from the cache folder. */
+  source: 'built' | 'disk';
+}
+
+export function graphKey(parts: Record<string, unknown>): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ converter: CONVERTER_VERSION, ...parts }))
+    .digest('hex')
+    .slice(0, 32);
+}
+
+export class GraphCache {
+  /** `dir` undefined: build every time (tests, or when no writable storage exists). */
+  constructor(readonly dir: string | undefined) {}
+
+  async get(key: string, build: () => Promise<BuiltGraph>): Promise<CachedGraph> {
+    if (this.dir) {
+      const hit = await this.read(key);
+      if (hit) return hit;
+    }
+    const built = await build();
+    if (this.dir) await this.write(key, built);
+    return { bytes: built.bytes, externalDataDir: built.externalDataDir, source: 'built' };
+  }
+
+  private async read(key: string): Promise<CachedGraph | undefined> {
+    const base = path.join(this.dir!, key);
+    try {
+      const meta = JSON.parse(await fs.readFile(`${base}.json`, 'utf8')) as { externalDataDir?: string; bytes: number };
+      const bytes = await fs.readFile(`${base}.onnx`);
+      if (bytes.length !== meta.bytes) return undefined; // torn entry from an older crash: rebuild
+      if (meta.externalDataDir) await fs.access(meta.externalDataDir); // the checkpoint moved: rebuild
+      return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), externalDataDir: meta.externalDataDir, source: 'disk' };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes the graph, then its metadata, each through a temporary file renamed into place. */
+  private async write(key: string, graph: BuiltGraph): Promise<void> {
+    const base = path.join(this.dir!, key);
+    try {
+      await fs.mkdir(this.dir!, { recursive: true });
+      await writeAtomic(`${base}.onnx`, graph.bytes);
+      await writeAtomic(`${base}.json`, JSON.stringify({ externalDataDir: graph.externalDataDir, bytes: graph.bytes.length }));
+    } catch {
+      // A cache that cannot be written (read-only or full disk) only costs a rebuild next time.
+    }
+  }
+}
+
+export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
