@@ -6,6 +6,7 @@
  * Without --dump it prints a readable summary (top-5 labels); with --dump it writes every
  * output under the names transformers uses, plus the `pixel_values` it computed.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -80,6 +81,11 @@ async function infer(argv: string[]): Promise<void> {
   check(Number.isInteger(top) && top > 0, `--top must be a positive integer, got "${values.top}".`);
   const threads = values.threads === undefined ? undefined : Number(values.threads);
   check(threads === undefined || (Number.isInteger(threads) && threads > 0), `--threads must be a positive integer, got "${values.threads}".`);
+
+  if (values.dump) {
+    const folder = path.dirname(path.resolve(values.dump));
+    check(fs.existsSync(folder), 'does not exist; --dump writes into an existing folder.', folder);
+  }
 
   const loaded = await openModel(path.resolve(values.model));
   const pixelValues = await pixelValuesFor(loaded, values);

@@ -1,6 +1,8 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { InferenceEngine } from '../../../src/core/engine/client';
+import { decodeImage } from '../../../src/core/image/decode';
+import { preprocess } from '../../../src/core/image/preprocess';
 import { readSafetensorsAll } from '../../../src/core/io/safetensors';
 import { ModelRunner, openModel, topK } from '../../../src/core/models/runner';
 import { GOLDEN, expectClose } from '../parity';
@@ -60,4 +62,29 @@ describe('ViT parity with transformers (from pixel_values)', () => {
     assert.equal(top.length, 5);
     assert.ok(Math.abs(top.reduce((s, t) => s + t.probability, 0) - 1) < 1e-6);
   });
+});
+
+describe('ViT parity with transformers (from the PNG, through preprocessing)', () => {
+  let engine: InferenceEngine;
+  let runner: ModelRunner;
+  before(() => {
+    engine = InferenceEngine.create({ threads: 1 });
+    runner = new ModelRunner(engine);
+  });
+  after(() => engine.dispose());
+
+  for (const [folder, example] of CASES) {
+    it(`${folder}/${example}.png: pixel values and every output`, async () => {
+      const dir = path.join(GOLDEN, folder);
+      const loaded = await openModel(dir);
+      const image = await decodeImage(path.join(dir, `${example}.png`));
+      const processed = preprocess(image, loaded.checkpoint.preprocessorConfig!, { kind: 'vit' });
+      const inputs = await readSafetensorsAll(path.join(dir, `${example}.inputs.safetensors`));
+      const expected = await readSafetensorsAll(path.join(dir, `${example}.outputs.safetensors`));
+      assert.deepEqual(processed.shape, inputs.get('pixel_values')!.shape);
+      expectClose('pixel_values', processed.pixelValues, inputs.get('pixel_values')!.data as Float32Array);
+      const run = await runner.runViT(loaded, { type: 'float32', dims: processed.shape, data: processed.pixelValues });
+      for (const [name, want] of expected) expectClose(name, run.tensors[name]!.data as Float32Array, want.data as Float32Array);
+    });
+  }
 });
