@@ -26,7 +26,6 @@ describe('ViT', () => {
   after(() => engine.dispose());
 
   describe('parity with transformers (from pixel_values)', () => {
-
     for (const [folder, example] of CASES) {
       it(`${folder}/${example}: logits, every hidden state and attention map`, async () => {
         const dir = path.join(GOLDEN, folder);
