@@ -33,7 +33,7 @@ const REDOWNLOAD_HINT = 'The download is probably incomplete: download the model
 const MISMATCH_HINT = 'Check that config.json and the weights come from the same model.';
 
 /** File names that are pickle checkpoints; recognised only to explain why they are refused. */
-function isPickleWeights(name: string): boolean {
+export function isPickleWeights(name: string): boolean {
   return /^pytorch_model.*\.bin$/.test(name) || name === 'pytorch_model.bin.index.json' || /\.(pt|pth|ckpt|pkl|pickle)$/.test(name);
 }
 
