@@ -1,10 +1,12 @@
 /**
  * `vision-inspector` command line (DESIGN §3):
  *
- *   vision-inspector infer --model <dir> (--image <file> | --pixel-values <file.safetensors>) [--dump <out.safetensors>]
+ *   vision-inspector infer --model <dir or hub id> (--image <file> | --pixel-values <file.safetensors>) [--text <t>]... [--dump <out.safetensors>]
+ *   vision-inspector models [--dir <folder>]
  *
- * Without --dump it prints a readable summary (top-5 labels); with --dump it writes every
- * output under the names transformers uses, plus the `pixel_values` it computed.
+ * Without --dump it prints a readable summary (ViT: top-5 labels; CLIP: the zero-shot table of
+ * the --text labels); with --dump it writes every output under the names transformers uses,
+ * plus the `pixel_values` (and for CLIP `input_ids`, `attention_mask`) it computed.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,20 +18,40 @@ import { decodeImage } from '../core/image/decode.js';
 import { preprocess } from '../core/image/preprocess.js';
 import { readSafetensorsAll, writeSafetensors, type TensorToWrite } from '../core/io/safetensors.js';
 import { GraphCache } from '../core/onnx/cache.js';
-import { ModelRunner, openModel, topK, type LoadedModel } from '../core/models/runner.js';
+import { ModelRunner, SUPPORTED_MODEL_TYPES, openModel, topK, type LoadedModel } from '../core/models/runner.js';
+import { findWorkspaceModels, hubCacheDir, isLoadable, listCachedModels, resolveModelReference, type ModelFiles } from '../core/io/hub-cache.js';
+import { formatBytes, type DownloadProgress } from '../core/io/hub-download.js';
+import type { CLIPRunner, LabelScore } from '../core/models/clip-runner.js';
+import { softmax } from '../core/models/clip-heatmap.js';
+import type { TokenBatch } from '../core/text/tokenizer.js';
 
 const USAGE = `Usage:
-  vision-inspector infer --model <model folder> (--image <image> | --pixel-values <inputs.safetensors>)
+  vision-inspector infer --model <model folder or hub id> (--image <image> | --pixel-values <inputs.safetensors>)
+                         [--text <text>]... [--template <prompt>]
                          [--dump <out.safetensors>] [--top <k>] [--threads <n>] [--no-cache]
 
-  --model          a Hugging Face model folder (config.json + *.safetensors)
+  --model          a Hugging Face model folder (config.json + *.safetensors), or a Hub id such as
+                   google/vit-base-patch16-224 (optionally @revision): taken from the Hugging Face
+                   cache when it is there, else downloaded into it (HF_HUB_OFFLINE=1: cache only;
+                   HF_TOKEN for gated models; HF_ENDPOINT for a mirror)
   --image          an image file (png, jpeg, webp, gif, tiff, bmp…), preprocessed as the
                    model's preprocessor_config.json says
   --pixel-values   a safetensors file holding "pixel_values" [1, 3, H, W], skipping preprocessing
-  --dump           write every output (logits, hidden_states.{i}, attentions.{i}, pixel_values)
+                   (CLIP: [B, 3, H, W], and optionally "input_ids" [T, L] + "attention_mask"
+                   instead of --text)
+  --text           CLIP: a text to compare the image with (repeat for several labels)
+  --template       CLIP: a prompt with {} for each --text, e.g. "a photo of a {}."
+  --dump           write every output (logits, hidden_states.{i}, attentions.{i}, pixel_values;
+                   CLIP: logits_per_image, image_embeds, vision_model.*, text_model.*, …; texts
+                   padded to the model context as CLIPProcessor(padding="max_length") does)
   --top            how many labels to print without --dump (default 5)
   --threads        inference threads (default: one per physical core)
-  --no-cache       rebuild the model graph instead of reusing the cached one`;
+  --no-cache       rebuild the model graph instead of reusing the cached one
+
+  vision-inspector models [--dir <folder>]
+
+  Lists the models in the Hugging Face cache and the model folders under --dir (default: the
+  current folder), with model_type, size and whether they can be loaded.`;
 
 /** Where converted graphs are kept between runs (they hold no weights, only structure). */
 function defaultCacheDir(): string {
@@ -68,6 +90,8 @@ async function infer(argv: string[]): Promise<void> {
       model: { type: 'string' },
       image: { type: 'string' },
       'pixel-values': { type: 'string' },
+      text: { type: 'string', multiple: true },
+      template: { type: 'string' },
       dump: { type: 'string' },
       top: { type: 'string', default: '5' },
       threads: { type: 'string' },
@@ -87,13 +111,19 @@ async function infer(argv: string[]): Promise<void> {
     check(fs.existsSync(folder), 'does not exist; --dump writes into an existing folder.', folder);
   }
 
-  const loaded = await openModel(path.resolve(values.model));
+  const loaded = await openModel(await resolveModel(values.model));
+  check(loaded.kind === 'clip' || (values.text === undefined && values.template === undefined),
+    `is a ${loaded.kind} model; --text and --template are for CLIP models.`, loaded.checkpoint.dir);
   const pixelValues = await pixelValuesFor(loaded, values);
   const engine = InferenceEngine.create({ threads });
   try {
     const runner = new ModelRunner(engine, new GraphCache(values['no-cache'] ? undefined : defaultCacheDir()));
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
+    if (loaded.kind === 'clip') {
+      await inferCLIP(runner.clip(loaded), pixelValues, { ...values, top }, controller.signal);
+      return;
+    }
     const run = await runner.runViT(loaded, pixelValues, { signal: controller.signal, fetches: values.dump ? undefined : ['logits'] });
     if (values.dump) {
       const out = path.resolve(values.dump);
@@ -115,12 +145,186 @@ async function infer(argv: string[]): Promise<void> {
   }
 }
 
+interface CLIPArgs {
+  'pixel-values'?: string;
+  text?: string[];
+  template?: string;
+  dump?: string;
+  top: number;
+}
+
+/** CLIP: --dump writes CLIPModel's outputs; otherwise a zero-shot table per image. */
+async function inferCLIP(clip: CLIPRunner, pixelValues: TensorData, args: CLIPArgs, signal: AbortSignal): Promise<void> {
+  const template = args.template;
+  check(template === undefined || template.includes('{}'), `--template "${template}" has no {} where the text goes.`);
+  const texts = (args.text ?? []).map((t) => (template ? template.replaceAll('{}', t) : t));
+  const fromFile = args['pixel-values'] ? await tokenBatchFrom(path.resolve(args['pixel-values'])) : undefined;
+  check(!(fromFile && texts.length > 0), 'has input_ids; give texts either there or with --text, not both.', args['pixel-values']);
+
+  let batch: TokenBatch | undefined = fromFile;
+  if (!batch && texts.length > 0) {
+    // Padded to the context, as CLIPProcessor(padding="max_length") makes the golden inputs.
+    const tokenized = await clip.tokenize(texts, 'max_length');
+    tokenized.truncated.forEach((cut, i) => {
+      if (cut) console.error(`note: "${texts[i]}" has more than ${clip.model.maxTextLength} tokens; cut as CLIP's tokenizer does.`);
+    });
+    batch = tokenized;
+  }
+
+  if (args.dump) {
+    const outputs = await clip.forward(clip.model.hasVision ? pixelValues : undefined, batch, signal);
+    const inputs: Record<string, TensorData> = { pixel_values: pixelValues };
+    if (batch) {
+      inputs.input_ids = { type: 'int64', dims: batch.dims, data: batch.inputIds };
+      inputs.attention_mask = { type: 'int64', dims: batch.dims, data: batch.attentionMask };
+    }
+    const tensors = Object.entries({ ...inputs, ...outputs }).map(([name, t]) => asWritten(name, t));
+    const out = path.resolve(args.dump);
+    await writeSafetensors(out, tensors, { format: 'pt', producer: 'vision-inspector' });
+    console.log(`wrote ${tensors.length} tensors to ${out}`);
+    return;
+  }
+
+  check(batch, 'zero-shot classification needs labels: give them with --text (repeatable).', undefined, USAGE);
+  const [images, , height, width] = pixelValues.dims as [number, number, number, number];
+  const { rows, cols } = clip.model.grid(height, width);
+  console.log(`${path.basename(clip.loaded.checkpoint.dir)}: ${width}×${height} input, ${rows}×${cols} patches, ${batch.dims[0]} labels`);
+  const perImage: LabelScore[][] = [];
+  if (texts.length > 0) {
+    const imageSize = 3 * height * width;
+    for (let i = 0; i < images; i++) {
+      const image: TensorData = { type: 'float32', dims: [1, 3, height, width], data: (pixelValues.data as Float32Array).subarray(i * imageSize, (i + 1) * imageSize) };
+      perImage.push(await clip.zeroShot(image, args.text!, { templates: template ? [template] : undefined, signal }));
+    }
+  } else {
+    const logits = (await clip.forward(pixelValues, batch, signal))['logits_per_image']!.data as Float32Array;
+    const T = batch.dims[0];
+    for (let i = 0; i < images; i++) {
+      const row = Array.from(logits.subarray(i * T, (i + 1) * T));
+      const probabilities = softmax(row);
+      perImage.push(row.map((logit, t) => ({ label: `input_ids[${t}]`, logit, probability: probabilities[t]! })));
+    }
+  }
+  perImage.forEach((scores, i) => {
+    if (images > 1) console.log(`image ${i}:`);
+    for (const s of [...scores].sort((a, b) => b.probability - a.probability).slice(0, args.top)) {
+      console.log(`${(s.probability * 100).toFixed(2).padStart(6)} %  ${s.label}  (logit ${s.logit.toFixed(3)})`);
+    }
+  });
+}
+
+/** `input_ids` (+ `attention_mask`) of a processor-output file, when it has them. */
+async function tokenBatchFrom(file: string): Promise<TokenBatch | undefined> {
+  const tensors = await readSafetensorsAll(file);
+  const ids = tensors.get('input_ids');
+  if (!ids) return undefined;
+  check(ids.shape.length === 2 && !(ids.data instanceof Float32Array), `"input_ids" must be an integer [T, L] tensor, it is ${ids.dtype} [${ids.shape.join(', ')}].`, file);
+  const dims: [number, number] = [ids.shape[0]!, ids.shape[1]!];
+  const asInt64 = (data: Int32Array | BigInt64Array): BigInt64Array => (data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v)));
+  const mask = tensors.get('attention_mask');
+  check(!mask || (mask.shape.join() === ids.shape.join() && !(mask.data instanceof Float32Array)),
+    '"attention_mask" must be an integer tensor shaped like "input_ids".', file);
+  return {
+    inputIds: asInt64(ids.data as Int32Array | BigInt64Array),
+    attentionMask: mask ? asInt64(mask.data as Int32Array | BigInt64Array) : new BigInt64Array(dims[0] * dims[1]).fill(1n),
+    dims,
+  };
+}
+
+/** CLIP tensors as they are dumped: outputs already carry their batch axis. */
+function asWritten(name: string, t: TensorData): TensorToWrite {
+  if (t.type === 'int64') return { name, dtype: 'I64', shape: [...t.dims], data: t.data };
+  check(t.type === 'float32', `output ${name} is ${t.type}, expected float32`);
+  return { name, dtype: 'F32', shape: [...t.dims], data: t.data };
+}
+
+/** --model: a folder as it is; a Hub id from the HF cache, downloaded first if needed, with a progress line on stderr. */
+async function resolveModel(ref: string): Promise<string> {
+  const controller = new AbortController();
+  const onSigint = (): void => controller.abort();
+  process.once('SIGINT', onSigint);
+  const line = new ProgressLine(process.stderr);
+  try {
+    const resolved = await resolveModelReference(ref, {
+      signal: controller.signal,
+      modelTypes: SUPPORTED_MODEL_TYPES,
+      onProgress: (p) => line.update(p),
+    });
+    line.end(resolved.source === 'download' ? `${resolved.repoId} is in ${resolved.folder}` : undefined);
+    return resolved.folder;
+  } catch (err) {
+    line.end();
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/**
+ * "downloading org/name: 12.3 MB / 346 MB (3 %), 10.2 MB/s, model.safetensors": rewritten in place
+ * on a terminal; elsewhere (logs, CI) one line per file, so the output stays readable.
+ */
+class ProgressLine {
+  private lastFile = '';
+  private shown = false;
+
+  constructor(private readonly stream: NodeJS.WriteStream) {}
+
+  update(p: DownloadProgress): void {
+    const percent = p.total > 0 ? Math.floor((100 * p.bytes) / p.total) : 0;
+    const text = `downloading ${p.repoId}: ${formatBytes(p.bytes)} / ${formatBytes(p.total)} (${percent} %), ${formatBytes(Math.round(p.rate))}/s, ${p.file}`;
+    if (this.stream.isTTY) {
+      this.stream.write(`\r${text}\x1b[K`);
+      this.shown = true;
+    } else if (p.file !== this.lastFile) {
+      this.stream.write(`${text}\n`);
+    }
+    this.lastFile = p.file;
+  }
+
+  end(message?: string): void {
+    if (this.shown) this.stream.write('\n');
+    this.shown = false;
+    if (message) this.stream.write(`${message}\n`);
+  }
+}
+
+/** `vision-inspector models`: what the HF cache and the workspace hold. */
+async function listModels(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { dir: { type: 'string', default: '.' } }, strict: true });
+  const status = (files: ModelFiles): string =>
+    isLoadable(files) ? 'ready' : files.pickleOnly ? 'pickle weights only (never loaded)' : !files.config ? 'no config.json' : 'incomplete: no complete safetensors weights';
+  const table = (rows: string[][]): void => {
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+    for (const r of rows) console.log(`  ${r.map((cell, c) => (c === 2 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ').trimEnd()}`);
+  };
+
+  const cacheDir = hubCacheDir();
+  const cached = await listCachedModels(cacheDir);
+  console.log(`Hugging Face cache (${cacheDir}): ${cached.length === 0 ? 'no models' : ''}`.trimEnd());
+  if (cached.length > 0) {
+    table(cached.map((m) => [
+      m.refs.includes('main') ? m.repoId : `${m.repoId}@${m.refs[0] ?? m.commit}`,
+      m.modelType ?? '?', formatBytes(m.sizeBytes), status(m.files),
+    ]));
+  }
+  const root = path.resolve(values.dir!);
+  const local = await findWorkspaceModels(root);
+  console.log(`Model folders under ${root}: ${local.length === 0 ? 'none' : ''}`.trimEnd());
+  if (local.length > 0) {
+    table(local.map((m) => [path.relative(root, m.folder) || '.', m.modelType ?? '?', formatBytes(m.sizeBytes), status(m.files)]));
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'infer':
         await infer(rest);
+        return 0;
+      case 'models':
+        await listModels(rest);
         return 0;
       case undefined:
       case '-h':

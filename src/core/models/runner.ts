@@ -9,8 +9,9 @@ import { Checkpoint, CONFIG_FILE } from '../io/checkpoint.js';
 import type { InferenceEngine, TensorData } from '../engine/client.js';
 import { GraphCache, graphKey } from '../onnx/cache.js';
 import { ViT, type PatchGrid } from './vit.js';
+import { CLIPRunner, loadCLIP, type LoadedCLIP } from './clip-runner.js';
 
-export const SUPPORTED_MODEL_TYPES = ['vit', 'deit'] as const;
+export const SUPPORTED_MODEL_TYPES = ['vit', 'deit', 'clip'] as const;
 
 export interface LoadedViT {
   kind: 'vit';
@@ -18,7 +19,8 @@ export interface LoadedViT {
   checkpoint: Checkpoint;
 }
 
-export type LoadedModel = LoadedViT;
+export type { LoadedCLIP } from './clip-runner.js';
+export type LoadedModel = LoadedViT | LoadedCLIP;
 
 /** Opens a Hugging Face model folder and validates its weights against its config.json. */
 export async function openModel(folder: string): Promise<LoadedModel> {
@@ -30,6 +32,8 @@ export async function openModel(folder: string): Promise<LoadedModel> {
     case 'deit':
       // ViTForImageClassification stores `vit.*`; a bare ViTModel has no prefix.
       return { kind: 'vit', model: ViT.load(checkpoint.config, checkpoint.withPrefixes([`${modelType}.`, '']), configFile), checkpoint };
+    case 'clip':
+      return loadCLIP(checkpoint);
     default:
       throw new UserError(
         modelType === undefined ? 'has no "model_type".' : `has model_type "${modelType}", which Vision Inspector does not support.`,
@@ -37,6 +41,13 @@ export async function openModel(folder: string): Promise<LoadedModel> {
         `Supported model types: ${SUPPORTED_MODEL_TYPES.join(', ')}.`,
       );
   }
+}
+
+/** `loaded` as a ViT, or a UserError saying it is another kind of model (callers that only handle ViT narrow with it). */
+export function asViT(loaded: LoadedModel): LoadedViT {
+  check(loaded.kind === 'vit', `is a ${loaded.checkpoint.modelType} model, not a ViT classifier.`, loaded.checkpoint.dir,
+    'CLIP models run through ModelRunner.clip() (zero-shot labels, embeddings, heatmaps).');
+  return loaded;
 }
 
 export interface ViTRun {
@@ -58,6 +69,19 @@ export class ModelRunner {
     readonly graphs: GraphCache = new GraphCache(undefined),
   ) {}
 
+  private readonly clipRunners = new Map<string, CLIPRunner>();
+
+  /** The CLIP runner of a loaded checkpoint; the same one (and its embedding caches) while the checkpoint is unchanged. */
+  clip(loaded: LoadedCLIP): CLIPRunner {
+    const key = loaded.checkpoint.identity();
+    let runner = this.clipRunners.get(key);
+    if (!runner) {
+      runner = new CLIPRunner(this.engine, this.graphs, loaded);
+      this.clipRunners.set(key, runner);
+    }
+    return runner;
+  }
+
   /** Loads (or reuses) the ViT session for an input size; returns its session key. */
   async prepareViT(loaded: LoadedViT, height: number, width: number, signal?: AbortSignal): Promise<string> {
     const key = graphKey({ kind: 'vit', checkpoint: loaded.checkpoint.identity(), height, width });
@@ -69,7 +93,8 @@ export class ModelRunner {
   }
 
   /** `pixelValues`: float32 [1, 3, H, W] as the model's image processor makes it. */
-  async runViT(loaded: LoadedViT, pixelValues: TensorData, options: RunViTOptions = {}): Promise<ViTRun> {
+  async runViT(model: LoadedModel, pixelValues: TensorData, options: RunViTOptions = {}): Promise<ViTRun> {
+    const loaded = asViT(model);
     check(
       pixelValues.type === 'float32' && pixelValues.dims.length === 4 && pixelValues.dims[0] === 1 && pixelValues.dims[1] === 3,
       `pixel_values must be float32 [1, 3, H, W], got ${pixelValues.type} [${pixelValues.dims.join(', ')}].`,

@@ -66,3 +66,35 @@ export function attention(g: GraphBuilder, q: Value, k: Value, v: Value, opts: A
   const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [1, 0, 2] }), g.ints('merge_heads', [0, heads * headDim])]); // [N, D]
   return { context: merged, probs };
 }
+
+/** The `hidden_act` names `activation` implements, for config checks that name the file. */
+export const SUPPORTED_ACTIVATIONS: readonly string[] = ['gelu', 'quick_gelu', 'relu2', 'relu'];
+
+export interface BatchedAttentionOptions extends AttentionOptions {
+  /** int64 [4] value holding [B, T, heads, headDim], to split the flat [B·T, D] projections. */
+  splitShape: Value;
+}
+
+/**
+ * `attention` for a batch of sequences: q, k, v are [B·T, D] (the token-major layout every Linear
+ * works on, batch-major), the mask broadcasts to [B, heads, T, T]. Returns the context [B·T, D]
+ * and the probabilities [B, heads, T, T].
+ */
+export function batchedAttention(g: GraphBuilder, q: Value, k: Value, v: Value, opts: BatchedAttentionOptions): { context: Value; probs: Value } {
+  const { heads, headDim, splitShape } = opts;
+  const qh = g.op('Transpose', [g.op('Reshape', [q, splitShape])], { perm: [0, 2, 1, 3] }); // [B, H, T, dh]
+  const kt = g.op('Transpose', [g.op('Reshape', [k, splitShape])], { perm: [0, 2, 3, 1] }); // [B, H, dh, T]
+  const vh = g.op('Transpose', [g.op('Reshape', [v, splitShape])], { perm: [0, 2, 1, 3] }); // [B, H, T, dh]
+  let scores = g.op('Mul', [g.op('MatMul', [qh, kt]), g.scalar('attn_scale', headDim ** -0.5)]); // [B, H, T, T]
+  if (opts.mask) scores = g.op('Add', [scores, opts.mask]);
+  const probs = g.op('Softmax', [scores], { axis: -1 }, { name: opts.probsName }); // [B, H, T, T]
+  const ctx = g.op('MatMul', [probs, vh]); // [B, H, T, dh]
+  const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.ints('merge_heads', [-1, heads * headDim])]); // [B·T, D]
+  return { context: merged, probs };
+}
+
+/** x / ‖x‖₂ along the last axis (no ε), as transformers' CLIP normalises embeddings (`_get_vector_norm`). */
+export function l2Normalize(g: GraphBuilder, x: Value, name?: string): Value {
+  const norm = g.op('ReduceL2', [x], { axes: [-1], keepdims: 1 });
+  return g.op('Div', [x, norm], undefined, { name });
+}
