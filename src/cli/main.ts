@@ -24,10 +24,12 @@ import { formatBytes, type DownloadProgress } from '../core/io/hub-download.js';
 import type { CLIPRunner, LabelScore } from '../core/models/clip-runner.js';
 import { softmax } from '../core/models/clip-heatmap.js';
 import type { TokenBatch } from '../core/text/tokenizer.js';
+import { inferFuyu } from './fuyu.js';
 
 const USAGE = `Usage:
   vision-inspector infer --model <model folder or hub id> (--image <image> | --pixel-values <inputs.safetensors>)
                          [--text <text>]... [--template <prompt>]
+                         [--prompt <prompt> [--max-new-tokens <n>]]
                          [--dump <out.safetensors>] [--top <k>] [--threads <n>] [--no-cache]
 
   --model          a Hugging Face model folder (config.json + *.safetensors), or a Hub id such as
@@ -44,6 +46,10 @@ const USAGE = `Usage:
   --dump           write every output (logits, hidden_states.{i}, attentions.{i}, pixel_values;
                    CLIP: logits_per_image, image_embeds, vision_model.*, text_model.*, …; texts
                    padded to the model context as CLIPProcessor(padding="max_length") does)
+  --prompt         Fuyu: the prompt; the answer is printed as it is generated (with --dump: logits,
+                   hidden_states.{i}, attentions.{i} of the prompt, generated_new_token_ids,
+                   image_patches, input_ids). --pixel-values then holds image_patches + input_ids.
+  --max-new-tokens Fuyu: at most this many generated tokens (default 20)
   --top            how many labels to print without --dump (default 5)
   --threads        inference threads (default: one per physical core)
   --no-cache       rebuild the model graph instead of reusing the cached one
@@ -92,6 +98,8 @@ async function infer(argv: string[]): Promise<void> {
       'pixel-values': { type: 'string' },
       text: { type: 'string', multiple: true },
       template: { type: 'string' },
+      prompt: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
       dump: { type: 'string' },
       top: { type: 'string', default: '5' },
       threads: { type: 'string' },
@@ -114,20 +122,27 @@ async function infer(argv: string[]): Promise<void> {
   const loaded = await openModel(await resolveModel(values.model));
   check(loaded.kind === 'clip' || (values.text === undefined && values.template === undefined),
     `is a ${loaded.kind} model; --text and --template are for CLIP models.`, loaded.checkpoint.dir);
-  const pixelValues = await pixelValuesFor(loaded, values);
+  check(loaded.kind === 'fuyu' || (values.prompt === undefined && values['max-new-tokens'] === undefined),
+    `is a ${loaded.kind} model; --prompt and --max-new-tokens are for Fuyu models.`, loaded.checkpoint.dir);
+  // Fuyu cuts images into patches itself (and --pixel-values holds image_patches).
+  const pixelValues = loaded.kind === 'fuyu' ? undefined : await pixelValuesFor(loaded, values);
   const engine = InferenceEngine.create({ threads });
   try {
     const runner = new ModelRunner(engine, new GraphCache(values['no-cache'] ? undefined : defaultCacheDir()));
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
-    if (loaded.kind === 'clip') {
-      await inferCLIP(runner.clip(loaded), pixelValues, { ...values, top }, controller.signal);
+    if (loaded.kind === 'fuyu') {
+      await inferFuyu(runner.fuyu(loaded), values, controller.signal);
       return;
     }
-    const run = await runner.runViT(loaded, pixelValues, { signal: controller.signal, fetches: values.dump ? undefined : ['logits'] });
+    if (loaded.kind === 'clip') {
+      await inferCLIP(runner.clip(loaded), pixelValues!, { ...values, top }, controller.signal);
+      return;
+    }
+    const run = await runner.runViT(loaded, pixelValues!, { signal: controller.signal, fetches: values.dump ? undefined : ['logits'] });
     if (values.dump) {
       const out = path.resolve(values.dump);
-      const tensors: TensorToWrite[] = [withBatchAxis('pixel_values', { ...pixelValues, dims: pixelValues.dims.slice(1) })];
+      const tensors: TensorToWrite[] = [withBatchAxis('pixel_values', { ...pixelValues!, dims: pixelValues!.dims.slice(1) })];
       for (const [name, t] of Object.entries(run.tensors)) tensors.push(withBatchAxis(name, t));
       await writeSafetensors(out, tensors, { format: 'pt', producer: 'vision-inspector' });
       console.log(`wrote ${tensors.length} tensors to ${out}`);

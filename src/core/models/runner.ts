@@ -10,8 +10,9 @@ import type { InferenceEngine, TensorData } from '../engine/client.js';
 import { GraphCache, graphKey } from '../onnx/cache.js';
 import { ViT, type PatchGrid } from './vit.js';
 import { CLIPRunner, loadCLIP, type LoadedCLIP } from './clip-runner.js';
+import { FuyuRunner, loadFuyu, type LoadedFuyu } from './fuyu-runner.js';
 
-export const SUPPORTED_MODEL_TYPES = ['vit', 'deit', 'clip'] as const;
+export const SUPPORTED_MODEL_TYPES = ['vit', 'deit', 'clip', 'fuyu'] as const;
 
 export interface LoadedViT {
   kind: 'vit';
@@ -20,7 +21,8 @@ export interface LoadedViT {
 }
 
 export type { LoadedCLIP } from './clip-runner.js';
-export type LoadedModel = LoadedViT | LoadedCLIP;
+export type { LoadedFuyu } from './fuyu-runner.js';
+export type LoadedModel = LoadedViT | LoadedCLIP | LoadedFuyu;
 
 /** Opens a Hugging Face model folder and validates its weights against its config.json. */
 export async function openModel(folder: string): Promise<LoadedModel> {
@@ -34,6 +36,8 @@ export async function openModel(folder: string): Promise<LoadedModel> {
       return { kind: 'vit', model: ViT.load(checkpoint.config, checkpoint.withPrefixes([`${modelType}.`, '']), configFile), checkpoint };
     case 'clip':
       return loadCLIP(checkpoint);
+    case 'fuyu':
+      return loadFuyu(checkpoint);
     default:
       throw new UserError(
         modelType === undefined ? 'has no "model_type".' : `has model_type "${modelType}", which Vision Inspector does not support.`,
@@ -70,6 +74,18 @@ export class ModelRunner {
   ) {}
 
   private readonly clipRunners = new Map<string, CLIPRunner>();
+  private readonly fuyuRunners = new Map<string, FuyuRunner>();
+
+  /** The Fuyu runner of a loaded checkpoint; the same one while the checkpoint is unchanged. */
+  fuyu(loaded: LoadedFuyu): FuyuRunner {
+    const key = loaded.checkpoint.identity();
+    let runner = this.fuyuRunners.get(key);
+    if (!runner) {
+      runner = new FuyuRunner(this.engine, this.graphs, loaded);
+      this.fuyuRunners.set(key, runner);
+    }
+    return runner;
+  }
 
   /** The CLIP runner of a loaded checkpoint; the same one (and its embedding caches) while the checkpoint is unchanged. */
   clip(loaded: LoadedCLIP): CLIPRunner {

@@ -1,0 +1,312 @@
+/**
+ * Running Fuyu: the checkpoint's tokenizer and special ids, the processor's token layout, one
+ * engine session per graph (prefill, decode), and greedy generation with the KV cache, streaming
+ * each token to a callback.
+ *
+ * The cache crosses the worker boundary on every step (present → past), transferred, not copied.
+ */
+import * as path from 'node:path';
+import { check } from '../errors.js';
+import type { InferenceEngine, TensorData } from '../engine/client.js';
+import { CONFIG_FILE, type Checkpoint } from '../io/checkpoint.js';
+import { graphKey, type GraphCache } from '../onnx/cache.js';
+import { FuyuTokenizer } from '../text/fuyu-tokenizer.js';
+import { FUYU_IO, Fuyu, fuyuLayout, layoutFromInputIds, missingImageTokenError, type FuyuDetail, type FuyuGraphKind, type FuyuLayout, type FuyuSpecialIds } from './fuyu.js';
+
+export const GENERATION_CONFIG_FILE = 'generation_config.json';
+
+/** Models up to this many parameters return every intermediate by default (`full` graphs). */
+const FULL_DETAIL_MAX_PARAMETERS = 1e9;
+
+export interface LoadedFuyu {
+  kind: 'fuyu';
+  model: Fuyu;
+  checkpoint: Checkpoint;
+  tokenizer: FuyuTokenizer;
+  special: FuyuSpecialIds;
+}
+
+/** A FuyuForCausalLM folder: config, weights (adept or current key names) and tokenizer, all checked. */
+export async function loadFuyu(checkpoint: Checkpoint): Promise<LoadedFuyu> {
+  const configFile = path.join(checkpoint.dir, CONFIG_FILE);
+  // adept/fuyu-8b's names (language_model.model.*, vision_embed_tokens.*, language_model.lm_head.*)
+  // and the ones current transformers saves (model.language_model.*, model.vision_embed_tokens.*, lm_head.*).
+  const lm = checkpoint.withPrefixes(['language_model.model.', 'model.language_model.']);
+  const top = checkpoint.withPrefixes(['', 'model.', 'language_model.']);
+  const model = Fuyu.load(checkpoint.config, lm, top, configFile);
+  const tokenizer = await FuyuTokenizer.fromCheckpoint(checkpoint);
+  const generation = await checkpoint.readJson(GENERATION_CONFIG_FILE);
+  return { kind: 'fuyu', model, checkpoint, tokenizer, special: fuyuSpecialIds(tokenizer, model, generation, configFile) };
+}
+
+/**
+ * The processor's ids from the tokenizer. FuyuProcessor takes `|SPEAKER|`/`|NEWLINE|` as element
+ * [1] of their encoding (after the "▁" prefix piece), i.e. their own pieces, and `<s>`/`<0x04>`
+ * from the vocabulary by name. Stop ids: generation_config.json's eos (what transformers' generate
+ * stops on) and the tokenizer's eos (`|ENDOFTEXT|`, SPEC §5.6).
+ */
+export function fuyuSpecialIds(tokenizer: FuyuTokenizer, model: Fuyu, generationConfig: unknown, configFile: string): FuyuSpecialIds {
+  const lookup = (token: string): number => {
+    const id = tokenizer.tokenToId(token);
+    if (id === undefined) throw missingImageTokenError(tokenizer.source, token);
+    return id;
+  };
+  const imagePlaceholder = lookup('|SPEAKER|');
+  const configured = model.config.image_token_id;
+  check(configured === undefined || configured === imagePlaceholder,
+    `says image_token_id ${configured}, but its tokenizer's |SPEAKER| token is ${imagePlaceholder}.`, configFile,
+    'The tokenizer does not belong to this checkpoint.');
+  const stop = new Set<number>();
+  const eos = (generationConfig as { eos_token_id?: unknown } | undefined)?.eos_token_id ?? model.config.eos_token_id;
+  for (const id of Array.isArray(eos) ? eos : [eos]) if (Number.isInteger(id)) stop.add(id as number);
+  const tokenizerEos = tokenizer.tokenToId(tokenizer.eosToken);
+  if (tokenizerEos !== undefined) stop.add(tokenizerEos);
+  for (const id of stop) check(id >= 0 && id < model.config.vocab_size, `stop token id ${id} is outside the vocabulary.`, configFile);
+  return {
+    imagePlaceholder,
+    imageNewline: lookup('|NEWLINE|'),
+    bos: lookup('<s>'),
+    beginningOfAnswer: lookup('<0x04>'),
+    stop: [...stop],
+  };
+}
+
+/** One image and prompt, laid out and ready to run. */
+export interface FuyuPrompt {
+  layout: FuyuLayout;
+  /** `image_patches` [patchRows·patchCols, patchLength]. */
+  imagePatches: Float32Array;
+}
+
+/** The patch grid of a preprocessed image (FuyuPreprocessedImage has these fields). */
+export interface FuyuPatches {
+  imagePatches: Float32Array;
+  patchRows: number;
+  patchCols: number;
+}
+
+export interface FuyuRunOptions {
+  /** Output names to compute and return (Fuyu.outputNames); default: all of them. */
+  fetches?: readonly string[];
+  signal?: AbortSignal;
+}
+
+export interface FuyuToken {
+  /** 0 for the first generated token. */
+  index: number;
+  id: number;
+  /**
+   * The answer decoded so far (special tokens skipped; an unfinished UTF-8 byte sequence at the
+   * end held back until it completes or generation ends), and what this token added to it.
+   */
+  text: string;
+  delta: string;
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** Called once per generated token, in order, as soon as it is chosen. */
+  onToken?: (token: FuyuToken) => void;
+  signal?: AbortSignal;
+  /** false: recompute the whole sequence for every token (no cache; slow, for checking). */
+  useCache?: boolean;
+  /** Prefill outputs to return besides what generation needs (e.g. logits, attentions.{i}). */
+  prefillFetches?: readonly string[];
+}
+
+export interface FuyuGeneration {
+  /** Generated ids, including a final stop token if one was produced. */
+  newTokenIds: number[];
+  text: string;
+  /** Per generated token: the logits [V] that chose it. */
+  stepLogits: Float32Array[];
+  /** Why generation ended. */
+  stopped: 'stop-token' | 'max-new-tokens';
+  /** The requested prefill outputs. */
+  prefill: Record<string, TensorData>;
+  /**
+   * Per layer: attention from each generated token (after the first, which the prompt's last row
+   * chose) to the image patches, [steps, heads, P] and its head mean [steps, P].
+   */
+  generatedImageAttentions: Float32Array[];
+  generatedImageAttentionsMean: Float32Array[];
+}
+
+/** One loaded Fuyu in one engine; created by ModelRunner.fuyu(). */
+export class FuyuRunner {
+  /** `full` graphs return every intermediate; `compact` ones only what fits an 8B model. */
+  readonly detail: FuyuDetail;
+
+  constructor(
+    readonly engine: InferenceEngine,
+    readonly graphs: GraphCache,
+    readonly loaded: LoadedFuyu,
+    options: { detail?: FuyuDetail } = {},
+  ) {
+    this.detail = options.detail ?? (loaded.model.parameterCount <= FULL_DETAIL_MAX_PARAMETERS ? 'full' : 'compact');
+  }
+
+  get model(): Fuyu {
+    return this.loaded.model;
+  }
+
+  /**
+   * The processor's sequence for a preprocessed image and a prompt, checked against the model:
+   * the patch length, and room in the context for the prompt plus `maxNewTokens`.
+   */
+  prepare(image: FuyuPatches, prompt: string, maxNewTokens = 0): FuyuPrompt {
+    const { patchRows, patchCols } = image;
+    check(patchRows > 0 && patchCols > 0, 'the image is smaller than one patch; Fuyu needs at least one whole patch.');
+    const layout = fuyuLayout(patchRows, patchCols, this.loaded.tokenizer.encode(prompt), this.loaded.special);
+    return this.checked(layout, image.imagePatches, maxNewTokens);
+  }
+
+  /** A prompt from processor outputs (`input_ids` [S], `image_patches` [P·patchLength]), e.g. read from a file. */
+  fromProcessorOutputs(inputIds: readonly number[], imagePatches: Float32Array, maxNewTokens = 0, file?: string): FuyuPrompt {
+    return this.checked(layoutFromInputIds(inputIds, this.loaded.special, file), imagePatches, maxNewTokens, file);
+  }
+
+  private checked(layout: FuyuLayout, imagePatches: Float32Array, maxNewTokens: number, file?: string): FuyuPrompt {
+    const patches = layout.patchPositions.length;
+    const length = this.model.patchLength;
+    check(imagePatches.length === patches * length,
+      `image_patches has ${imagePatches.length} values; ${layout.patchRows}×${layout.patchCols} patches of ${length} need ${patches * length}.`, file);
+    const limit = this.model.config.max_position_embeddings;
+    check(layout.inputIds.length + maxNewTokens <= limit,
+      `the image and prompt take ${layout.inputIds.length} tokens${maxNewTokens > 0 ? ` and ${maxNewTokens} more are to be generated` : ''}, more than the model's context of ${limit} positions.`,
+      undefined, 'Use a shorter prompt, a smaller image, or fewer new tokens.');
+    return { layout, imagePatches };
+  }
+
+  /** Loads (or reuses) the session of one graph; returns its key. */
+  async prepareGraph(kind: FuyuGraphKind, detail: FuyuDetail, signal?: AbortSignal): Promise<string> {
+    const key = graphKey({ kind: `fuyu-${kind}`, detail, checkpoint: this.loaded.checkpoint.identity() });
+    if (!this.engine.hasSession(key)) {
+      const graph = await this.graphs.get(key, async () => this.model.buildGraph(kind, detail));
+      await this.engine.loadSession(key, { modelBytes: graph.bytes, externalDataDir: graph.externalDataDir }, { signal });
+    }
+    return key;
+  }
+
+  /** The prompt's forward pass (transformers' `model(...)` on the processor output), without batch axes. */
+  async forward(prompt: FuyuPrompt, options: FuyuRunOptions = {}): Promise<Record<string, TensorData>> {
+    return this.prefill(prompt, prompt.layout.inputIds, options.fetches, options.signal);
+  }
+
+  private async prefill(prompt: FuyuPrompt, ids: readonly number[], fetches: readonly string[] | undefined, signal?: AbortSignal): Promise<Record<string, TensorData>> {
+    const all = this.model.outputNames('prefill', this.detail);
+    const wanted = fetches ? [...fetches] : all;
+    for (const name of wanted) check(all.includes(name), `unknown output "${name}"; this Fuyu graph has ${all.slice(0, 8).join(', ')}, ….`);
+    const key = await this.prepareGraph('prefill', this.detail, signal);
+    const { layout, imagePatches } = prompt;
+    const feeds: Record<string, TensorData> = {
+      [FUYU_IO.inputIds]: int64(ids),
+      [FUYU_IO.imagePatches]: { type: 'float32', dims: [layout.patchPositions.length, this.model.patchLength], data: imagePatches },
+      [FUYU_IO.imagePositions]: int64(layout.patchPositions),
+      [FUYU_IO.textStart]: int64([layout.textStart]),
+    };
+    return this.engine.run(key, feeds, wanted, signal);
+  }
+
+  /** Greedy generation (transformers' `generate(do_sample=False, num_beams=1)`), streaming tokens to `onToken`. */
+  async generate(prompt: FuyuPrompt, options: GenerateOptions): Promise<FuyuGeneration> {
+    const { maxNewTokens, signal, useCache = true } = options;
+    check(Number.isInteger(maxNewTokens) && maxNewTokens > 0, `max new tokens must be a positive integer, got ${maxNewTokens}.`);
+    const promptLength = prompt.layout.inputIds.length;
+    const limit = this.model.config.max_position_embeddings;
+    check(promptLength + maxNewTokens <= limit,
+      `the image and prompt take ${promptLength} tokens and ${maxNewTokens} more are to be generated, more than the model's context of ${limit} positions.`,
+      undefined, 'Use a shorter prompt, a smaller image, or fewer new tokens.');
+    const L = this.model.config.num_hidden_layers;
+    const cacheNames = Array.from({ length: L }, (_, i) => [FUYU_IO.presentKey(i), FUYU_IO.presentValue(i)]).flat();
+    const attentionNames = Array.from({ length: L }, (_, i) => [FUYU_IO.imageAttentions(i), FUYU_IO.imageAttentionsMean(i)]).flat();
+    const extra = options.prefillFetches ?? [];
+    const prefillFetches = [...new Set([FUYU_IO.nextTokenLogits, ...(useCache ? cacheNames : []), ...extra])];
+
+    const prefill = await this.prefill(prompt, prompt.layout.inputIds, prefillFetches, signal);
+    let logits = prefill[FUYU_IO.nextTokenLogits]!.data as Float32Array;
+    let past: Record<string, TensorData> = {};
+    for (let i = 0; i < L && useCache; i++) {
+      past[FUYU_IO.pastKey(i)] = prefill[FUYU_IO.presentKey(i)]!;
+      past[FUYU_IO.pastValue(i)] = prefill[FUYU_IO.presentValue(i)]!;
+    }
+    const returned: Record<string, TensorData> = {};
+    for (const name of extra) returned[name] = prefill[name]!;
+
+    const stop = new Set(this.loaded.special.stop);
+    const newTokenIds: number[] = [];
+    const stepLogits: Float32Array[] = [];
+    const stepAttentions: Float32Array[][] = Array.from({ length: L }, () => []);
+    const stepAttentionsMean: Float32Array[][] = Array.from({ length: L }, () => []);
+    let text = '';
+    let stopped: FuyuGeneration['stopped'] = 'max-new-tokens';
+    const decodeKey = useCache ? await this.prepareGraph('decode', 'compact', signal) : undefined;
+    for (let step = 0; ; step++) {
+      const id = argmax(logits);
+      newTokenIds.push(id);
+      stepLogits.push(logits);
+      const last = stop.has(id) || newTokenIds.length >= maxNewTokens;
+      // A trailing run of byte tokens may still become a multi-byte character: stream text only up
+      // to it (a prefix of every later decoding), and everything once generation ends.
+      const stable = last ? newTokenIds : this.loaded.tokenizer.withoutTrailingBytes(newTokenIds);
+      const shown = this.loaded.tokenizer.decode(stable, { skipSpecialTokens: true });
+      options.onToken?.({ index: step, id, text: shown, delta: shown.slice(text.length) });
+      text = shown;
+      if (stop.has(id)) {
+        stopped = 'stop-token';
+        break;
+      }
+      if (newTokenIds.length >= maxNewTokens) break;
+      if (decodeKey) {
+        const feeds: Record<string, TensorData> = {
+          ...past,
+          [FUYU_IO.inputIds]: int64([id]),
+          [FUYU_IO.imagePositions]: int64(prompt.layout.patchPositions),
+        };
+        // The cache buffers are given up to the worker (transferred, not copied); it returns new ones.
+        const out = await this.engine.run(decodeKey, feeds, [FUYU_IO.nextTokenLogits, ...cacheNames, ...attentionNames], signal, { transferInputs: true });
+        past = {};
+        for (let i = 0; i < L; i++) {
+          past[FUYU_IO.pastKey(i)] = out[FUYU_IO.presentKey(i)]!;
+          past[FUYU_IO.pastValue(i)] = out[FUYU_IO.presentValue(i)]!;
+          stepAttentions[i]!.push(out[FUYU_IO.imageAttentions(i)]!.data as Float32Array);
+          stepAttentionsMean[i]!.push(out[FUYU_IO.imageAttentionsMean(i)]!.data as Float32Array);
+        }
+        logits = out[FUYU_IO.nextTokenLogits]!.data as Float32Array;
+      } else {
+        const out = await this.prefill(prompt, [...prompt.layout.inputIds, ...newTokenIds], [FUYU_IO.nextTokenLogits], signal);
+        logits = out[FUYU_IO.nextTokenLogits]!.data as Float32Array;
+      }
+    }
+    return {
+      newTokenIds,
+      text: this.loaded.tokenizer.decode(newTokenIds, { skipSpecialTokens: true }),
+      stepLogits,
+      stopped,
+      prefill: returned,
+      generatedImageAttentions: stepAttentions.map(concat),
+      generatedImageAttentionsMean: stepAttentionsMean.map(concat),
+    };
+  }
+}
+
+/** Index of the largest value; the first one on ties, as torch.argmax. */
+export function argmax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+function int64(values: readonly number[]): TensorData {
+  return { type: 'int64', dims: [values.length], data: BigInt64Array.from(values, (v) => BigInt(v)) };
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,548 @@
+/**
+ * Fuyu (adept/fuyu-8b): image patches as words in a Persimmon decoder, as ONNX graphs with a KV
+ * cache, following transformers' modeling_fuyu.py / modeling_persimmon.py and FuyuProcessor
+ * (SPEC §5).
+ *
+ * The sequence is laid out as FuyuProcessor does it: per patch row one image-placeholder token per
+ * patch, then one image-newline token; then BOS, the prompt, the beginning-of-answer token. The
+ * placeholder rows of the token embeddings are replaced by `vision_embed_tokens(patch)`; position
+ * comes only from (partial) rotary embeddings over the flat sequence.
+ *
+ * Two graphs per model: `prefill` (the whole prompt with the image, from an empty cache) and
+ * `decode` (new tokens after a cache of past keys/values). Activations are token-major [T, D]
+ * (batch 1); cached keys/values are token-major too, [past, D], so appending is a Concat on axis 0.
+ */
+import { UserError, check } from '../errors.js';
+import { SUPPORTED_ACTIVATIONS, activation, attention, layerNorm, linear } from '../onnx/blocks.js';
+import { GraphBuilder, type BuiltGraph, type Value } from '../onnx/graph.js';
+import { OnnxDataType } from '../onnx/proto.js';
+import type { CheckpointView } from '../io/checkpoint.js';
+
+/** The fields of config.json that define the architecture (FuyuConfig + its Persimmon text_config). */
+export interface FuyuConfig {
+  model_type: 'fuyu';
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  hidden_act: string;
+  layer_norm_eps: number;
+  max_position_embeddings: number;
+  qk_layernorm: boolean;
+  rope_theta: number;
+  partial_rotary_factor: number;
+  vocab_size: number;
+  patch_size: number;
+  num_channels: number;
+  /** transformers ≥ 4.4x scatters patch embeddings where input_ids == image_token_id. */
+  image_token_id?: number;
+  bos_token_id?: number;
+  eos_token_id?: number | number[];
+}
+
+/** transformers' FuyuConfig defaults (= adept/fuyu-8b, SPEC §5.1). */
+const FUYU_DEFAULTS: Omit<FuyuConfig, 'model_type'> = {
+  hidden_size: 4096,
+  intermediate_size: 16384,
+  num_hidden_layers: 36,
+  num_attention_heads: 64,
+  hidden_act: 'relu2',
+  layer_norm_eps: 1e-5,
+  max_position_embeddings: 16384,
+  qk_layernorm: true,
+  rope_theta: 25000,
+  partial_rotary_factor: 0.5,
+  vocab_size: 262144,
+  patch_size: 30,
+  num_channels: 3,
+};
+
+/** Language-model fields, which `text_config` (model_type persimmon) overrides when present. */
+const TEXT_FIELDS = [
+  'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'hidden_act', 'layer_norm_eps',
+  'max_position_embeddings', 'qk_layernorm', 'rope_theta', 'partial_rotary_factor', 'vocab_size',
+] as const;
+
+export function parseFuyuConfig(raw: Readonly<Record<string, unknown>>, file: string): FuyuConfig {
+  const config = { ...FUYU_DEFAULTS, ...raw } as FuyuConfig & Record<string, unknown>;
+  const text = raw['text_config'];
+  if (typeof text === 'object' && text !== null) {
+    for (const key of TEXT_FIELDS) {
+      const value = (text as Record<string, unknown>)[key];
+      if (value !== undefined) (config as Record<string, unknown>)[key] = value;
+    }
+  }
+  // Current transformers spell the RoPE base inside rope_parameters (SPEC §5.1).
+  for (const source of [raw, text]) {
+    const params = (source as Record<string, unknown> | undefined)?.['rope_parameters'] as Record<string, unknown> | undefined;
+    if (typeof params?.['rope_theta'] === 'number') config.rope_theta = params['rope_theta'];
+  }
+  for (const key of ['hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'vocab_size', 'patch_size', 'max_position_embeddings'] as const) {
+    check(Number.isInteger(config[key]) && config[key] > 0, `"${key}" must be a positive integer, got ${JSON.stringify(config[key])}.`, file);
+  }
+  check(config.hidden_size % config.num_attention_heads === 0,
+    `hidden_size ${config.hidden_size} is not divisible by num_attention_heads ${config.num_attention_heads}.`, file);
+  check(config.partial_rotary_factor > 0 && config.partial_rotary_factor <= 1,
+    `"partial_rotary_factor" must be in (0, 1], got ${config.partial_rotary_factor}.`, file);
+  check(SUPPORTED_ACTIVATIONS.includes(config.hidden_act),
+    `hidden_act "${config.hidden_act}" is not supported (supported: ${SUPPORTED_ACTIVATIONS.join(', ')}).`, file);
+  check(config.num_channels === 3, `only 3-channel (RGB) models are supported, this one has num_channels ${config.num_channels}.`, file);
+  return config;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token layout (FuyuProcessor)
+
+/** The processor's token ids, looked up in the checkpoint's tokenizer (never hard-coded). */
+export interface FuyuSpecialIds {
+  /** `|SPEAKER|`: one per image patch, replaced by the patch's embedding. */
+  imagePlaceholder: number;
+  /** `|NEWLINE|`: after each patch row. */
+  imageNewline: number;
+  /** `<s>`: after the image block. */
+  bos: number;
+  /** `<0x04>`: after the prompt; the answer follows it. */
+  beginningOfAnswer: number;
+  /** Generation stops at any of these (generation_config.json's eos and the tokenizer's eos). */
+  stop: number[];
+}
+
+/** What one sequence position holds (for drawing the layout). */
+export type FuyuSlot =
+  | { kind: 'patch'; row: number; col: number; /** raster index r·cols + c */ patch: number }
+  | { kind: 'newline'; row: number }
+  | { kind: 'bos' }
+  | { kind: 'prompt'; /** index into the prompt's tokens */ index: number }
+  | { kind: 'beginning-of-answer' };
+
+export interface FuyuLayout {
+  patchRows: number;
+  patchCols: number;
+  /** `input_ids` of the prompt sequence (length S). */
+  inputIds: number[];
+  /** slots[t] says what position t holds. */
+  slots: FuyuSlot[];
+  /** Sequence index of each patch, in raster order ([patchRows·patchCols]). */
+  patchPositions: number[];
+  /** Sequence index of the BOS token: rows before it are the image block. */
+  textStart: number;
+  /**
+   * FuyuProcessor's `image_patches_indices`: k at the k-th placeholder, −1 elsewhere, with 10
+   * trailing −1 slots it reserves for generation, capped at 16 384 (SPEC §5.3).
+   */
+  imagePatchesIndices: number[];
+}
+
+/** FuyuProcessor's reserve after the prompt, and the length it caps `image_patches_indices` at (HF behaviour). */
+const PROCESSOR_GENERATION_SLOTS = 10;
+const PROCESSOR_MAX_POSITIONS = 16384;
+
+/** The sequence FuyuProcessor builds for one image of rows×cols patches and a tokenized prompt (SPEC §5.3). */
+export function fuyuLayout(patchRows: number, patchCols: number, promptIds: readonly number[], ids: FuyuSpecialIds): FuyuLayout {
+  const inputIds: number[] = [];
+  const slots: FuyuSlot[] = [];
+  const patchPositions: number[] = [];
+  for (let row = 0; row < patchRows; row++) {
+    for (let col = 0; col < patchCols; col++) {
+      patchPositions.push(inputIds.length);
+      inputIds.push(ids.imagePlaceholder);
+      slots.push({ kind: 'patch', row, col, patch: row * patchCols + col });
+    }
+    inputIds.push(ids.imageNewline);
+    slots.push({ kind: 'newline', row });
+  }
+  const textStart = inputIds.length;
+  inputIds.push(ids.bos);
+  slots.push({ kind: 'bos' });
+  promptIds.forEach((id, index) => {
+    inputIds.push(id);
+    slots.push({ kind: 'prompt', index });
+  });
+  inputIds.push(ids.beginningOfAnswer);
+  slots.push({ kind: 'beginning-of-answer' });
+
+  const imagePatchesIndices = new Array<number>(Math.min(inputIds.length + PROCESSOR_GENERATION_SLOTS, PROCESSOR_MAX_POSITIONS)).fill(-1);
+  patchPositions.forEach((t, k) => {
+    if (t < imagePatchesIndices.length) imagePatchesIndices[t] = k;
+  });
+  return { patchRows, patchCols, inputIds, slots, patchPositions, textStart, imagePatchesIndices };
+}
+
+/**
+ * The layout of a processor-made `input_ids` (e.g. from a `--pixel-values` file): the image block
+ * (rows of placeholders, each ended by a newline), then BOS, the prompt, beginning-of-answer.
+ */
+export function layoutFromInputIds(inputIds: readonly number[], ids: FuyuSpecialIds, file?: string): FuyuLayout {
+  let t = 0;
+  let cols = -1;
+  let rows = 0;
+  while (t < inputIds.length && (inputIds[t] === ids.imagePlaceholder || inputIds[t] === ids.imageNewline)) {
+    let n = 0;
+    while (inputIds[t] === ids.imagePlaceholder) {
+      n++;
+      t++;
+    }
+    check(inputIds[t] === ids.imageNewline && n > 0 && (cols < 0 || n === cols),
+      `input_ids has no regular image block at position ${t}: every patch row must have the same number of |SPEAKER| tokens, then one |NEWLINE|.`, file);
+    cols = n;
+    rows++;
+    t++;
+  }
+  check(rows > 0, 'input_ids does not start with an image block (|SPEAKER| … |NEWLINE| rows).', file);
+  check(inputIds[t] === ids.bos && inputIds[inputIds.length - 1] === ids.beginningOfAnswer && inputIds.length >= t + 2,
+    'input_ids must continue after the image block with <s>, the prompt and <0x04>.', file);
+  const layout = fuyuLayout(rows, cols, inputIds.slice(t + 1, -1), ids);
+  return layout;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graphs
+
+/** `full`: every position's logits, hidden states and attentions (small models, parity). `compact`: what an 8B model can afford. */
+export type FuyuDetail = 'full' | 'compact';
+export type FuyuGraphKind = 'prefill' | 'decode';
+
+/** Names of graph inputs and outputs (the runner and the CLI dump rely on them). */
+export const FUYU_IO = {
+  inputIds: 'input_ids',
+  imagePatches: 'image_patches',
+  /** int64 [P]: the sequence index of each patch (FuyuLayout.patchPositions). */
+  imagePositions: 'image_positions',
+  /** int64 [1]: first text row (FuyuLayout.textStart); rows from here on are the text rows. */
+  textStart: 'text_start',
+  nextTokenLogits: 'next_token_logits',
+  pastKey: (i: number) => `past.${i}.key`,
+  pastValue: (i: number) => `past.${i}.value`,
+  presentKey: (i: number) => `present.${i}.key`,
+  presentValue: (i: number) => `present.${i}.value`,
+  /** [heads, text rows, P]: attention from text/generated tokens to the image patches. */
+  imageAttentions: (i: number) => `image_attentions.${i}`,
+  /** [text rows, P]: the same, averaged over heads. */
+  imageAttentionsMean: (i: number) => `image_attentions_mean.${i}`,
+} as const;
+
+/**
+ * Query chunks of the compact prefill: each chunk's scores are [H, S/chunks, S], so Fuyu-8B at
+ * S ≈ 2,340 holds ≈90 MB of scores at a time instead of 1.4 GB per layer.
+ */
+export const PREFILL_QUERY_CHUNKS = 16;
+
+/** float32 min, the additive mask value transformers uses for disallowed keys. */
+const MASK_MIN = -3.4028234663852886e38;
+
+export class Fuyu {
+  readonly kind = 'fuyu';
+  readonly headDim: number;
+  /** Rotary dims per head: int(headDim · partial_rotary_factor). */
+  readonly rotaryDims: number;
+
+  private constructor(
+    readonly config: FuyuConfig,
+    /** Language-model tensors (`embed_tokens`, `layers.*`, `final_layernorm`). */
+    private readonly lm: CheckpointView,
+    /** `vision_embed_tokens.*` and `lm_head.weight`. */
+    private readonly top: CheckpointView,
+  ) {
+    this.headDim = config.hidden_size / config.num_attention_heads;
+    this.rotaryDims = Math.floor(this.headDim * config.partial_rotary_factor);
+  }
+
+  /**
+   * Validates every tensor against the config. `lm` resolves `layers.0.…` under the checkpoint's
+   * language-model prefix, `top` resolves `vision_embed_tokens.…` and `lm_head.weight`.
+   */
+  static load(rawConfig: Readonly<Record<string, unknown>>, lm: CheckpointView, top: CheckpointView, configFile: string): Fuyu {
+    const fuyu = new Fuyu(parseFuyuConfig(rawConfig, configFile), lm, top);
+    check(fuyu.rotaryDims % 2 === 0 && fuyu.rotaryDims > 0,
+      `head_dim ${fuyu.headDim} × partial_rotary_factor ${fuyu.config.partial_rotary_factor} gives ${fuyu.rotaryDims} rotary dims; it must be a positive even number.`, configFile);
+    fuyu.checkShapes();
+    return fuyu;
+  }
+
+  /** Values per flattened patch: patch_size² · channels. */
+  get patchLength(): number {
+    return this.config.patch_size ** 2 * this.config.num_channels;
+  }
+
+  /** Number of parameters (for choosing defaults by model size). */
+  get parameterCount(): number {
+    const { hidden_size: D, intermediate_size: F, vocab_size: V, num_hidden_layers: L } = this.config;
+    return 2 * V * D + L * (4 * D * D + 2 * D * F) + this.patchLength * D;
+  }
+
+  private checkShapes(): void {
+    const { hidden_size: D, intermediate_size: F, vocab_size: V, num_hidden_layers: L } = this.config;
+    const dh = this.headDim;
+    const { lm, top } = this;
+    top.expectShape('vision_embed_tokens.weight', [D, this.patchLength]);
+    top.expectShape('vision_embed_tokens.bias', [D]);
+    top.expectShape('lm_head.weight', [V, D]);
+    lm.expectShape('embed_tokens.weight', [V, D]);
+    for (let i = 0; i < L; i++) {
+      const l = `layers.${i}`;
+      for (const ln of ['input_layernorm', 'post_attention_layernorm']) {
+        lm.expectShape(`${l}.${ln}.weight`, [D]);
+        lm.expectShape(`${l}.${ln}.bias`, [D]);
+      }
+      lm.expectShape(`${l}.self_attn.query_key_value.weight`, [3 * D, D]);
+      lm.expectShape(`${l}.self_attn.query_key_value.bias`, [3 * D]);
+      if (this.config.qk_layernorm) {
+        for (const ln of ['q_layernorm', 'k_layernorm']) {
+          lm.expectShape(`${l}.self_attn.${ln}.weight`, [dh]);
+          lm.expectShape(`${l}.self_attn.${ln}.bias`, [dh]);
+        }
+      }
+      lm.expectShape(`${l}.self_attn.dense.weight`, [D, D]);
+      lm.expectShape(`${l}.self_attn.dense.bias`, [D]);
+      lm.expectShape(`${l}.mlp.dense_h_to_4h.weight`, [F, D]);
+      lm.expectShape(`${l}.mlp.dense_h_to_4h.bias`, [F]);
+      lm.expectShape(`${l}.mlp.dense_4h_to_h.weight`, [D, F]);
+      lm.expectShape(`${l}.mlp.dense_4h_to_h.bias`, [D]);
+    }
+    lm.expectShape('final_layernorm.weight', [D]);
+    lm.expectShape('final_layernorm.bias', [D]);
+  }
+
+  /** Output names of a graph variant (the runner checks fetches against them). */
+  outputNames(kind: FuyuGraphKind, detail: FuyuDetail): string[] {
+    const L = this.config.num_hidden_layers;
+    const names: string[] = [FUYU_IO.nextTokenLogits];
+    for (let i = 0; i < L; i++) {
+      names.push(FUYU_IO.presentKey(i), FUYU_IO.presentValue(i), FUYU_IO.imageAttentions(i), FUYU_IO.imageAttentionsMean(i));
+    }
+    if (detail === 'full') {
+      names.push('logits');
+      for (let i = 0; i <= L; i++) names.push(`hidden_states.${i}`);
+      for (let i = 0; i < L; i++) names.push(`attentions.${i}`);
+    }
+    return names;
+  }
+
+  /**
+   * The ONNX graph of one variant; every dimension is symbolic, so one session serves every
+   * image size and prompt. Inputs: `input_ids` int64 [T], `image_positions` int64 [P]; prefill
+   * also `image_patches` float [P, patchLength] and `text_start` int64 [1]; decode also
+   * `past.{i}.key|value` [past, D]. Outputs (see FUYU_IO): `next_token_logits` [1, V],
+   * `present.{i}.key|value` [past + T, D], `image_attentions.{i}` [H, text rows, P] and its head
+   * mean; `full` adds `logits` [T, V], `hidden_states.{i}` [T, D], `attentions.{i}` [H, T, past + T].
+   */
+  buildGraph(kind: FuyuGraphKind, detail: FuyuDetail): BuiltGraph {
+    const cfg = this.config;
+    const { hidden_size: D, num_hidden_layers: L, num_attention_heads: H, vocab_size: V } = cfg;
+    const g = new GraphBuilder(`fuyu-${kind}-${detail}`);
+    const full = detail === 'full';
+    const T = kind === 'prefill' ? 'S' : 'T';
+    const keys = kind === 'prefill' ? 'S' : 'past_plus_T';
+
+    const inputIds = g.input(FUYU_IO.inputIds, OnnxDataType.INT64, [T]);
+    const imagePositions = g.input(FUYU_IO.imagePositions, OnnxDataType.INT64, ['P']);
+    const scalarZero = g.constant('index0', BigInt64Array.of(0n), []);
+    const count = g.op('Gather', [g.op('Shape', [inputIds]), scalarZero]); // scalar T
+
+    let h: Value;
+    let pastLength: Value;
+    let textRows: Value | undefined;
+    const past: { key: Value; value: Value }[] = [];
+    if (kind === 'prefill') {
+      const patches = g.input(FUYU_IO.imagePatches, OnnxDataType.FLOAT, ['P', this.patchLength]);
+      textRows = g.input(FUYU_IO.textStart, OnnxDataType.INT64, [1]);
+      h = this.embeddings(g, inputIds, patches, imagePositions);
+      pastLength = scalarZero;
+    } else {
+      for (let i = 0; i < L; i++) {
+        past.push({
+          key: g.input(FUYU_IO.pastKey(i), OnnxDataType.FLOAT, ['past', D]),
+          value: g.input(FUYU_IO.pastValue(i), OnnxDataType.FLOAT, ['past', D]),
+        });
+      }
+      h = g.op('Gather', [g.weight(this.lm.get('embed_tokens.weight')), inputIds], { axis: 0 }, { name: 'hidden_states.0' }); // [T, D]
+      pastLength = g.op('Gather', [g.op('Shape', [past[0]!.key]), scalarZero]); // scalar past
+    }
+    if (full) g.output(h, OnnxDataType.FLOAT, [T, D]);
+
+    const one = g.constant('one', BigInt64Array.of(1n), []);
+    const queryPositions = g.op('Range', [pastLength, g.op('Add', [pastLength, count]), one]); // [T] int64
+    const keyPositions = g.op('Range', [scalarZero, g.op('Add', [pastLength, count]), one]); // [past + T]
+    const mask = this.causalMask(g, queryPositions, keyPositions); // [T, past + T]
+    const rotary = this.rotaryTables(g, queryPositions); // cos, sin: [T, 1, rotaryDims]
+
+    for (let i = 0; i < L; i++) {
+      h = g.scoped(`layer.${i}`, () => {
+        const chunks = kind === 'prefill' && !full ? PREFILL_QUERY_CHUNKS : undefined;
+        const out = this.decoderLayer(g, h, i, { mask, rotary, past: past[i], imagePositions, textRows, full, chunks, count });
+        g.output(out.presentKey, OnnxDataType.FLOAT, [keys, D]);
+        g.output(out.presentValue, OnnxDataType.FLOAT, [keys, D]);
+        g.output(out.imageAttentions, OnnxDataType.FLOAT, [H, 'text_rows', 'P']);
+        g.output(out.imageAttentionsMean, OnnxDataType.FLOAT, ['text_rows', 'P']);
+        if (full) g.output(out.probs!, OnnxDataType.FLOAT, [H, T, keys]);
+        return out.hidden;
+      });
+      if (full && i < L - 1) g.output(h, OnnxDataType.FLOAT, [T, D]);
+    }
+
+    // transformers returns the *normed* final state as the last hidden state (SPEC §2.7).
+    const lm = this.lm;
+    const normed = layerNorm(g, h, lm.get('final_layernorm.weight'), lm.get('final_layernorm.bias'), cfg.layer_norm_eps, full ? `hidden_states.${L}` : undefined);
+    if (full) g.output(normed, OnnxDataType.FLOAT, [T, D]);
+    const lmHead = this.top.get('lm_head.weight');
+    const last = g.op('Slice', [normed, g.ints('last', [-1]), g.ints('end', [Number.MAX_SAFE_INTEGER]), g.ints('axis0', [0])]); // [1, D]
+    g.output(linear(g, last, lmHead, undefined, FUYU_IO.nextTokenLogits), OnnxDataType.FLOAT, [1, V]);
+    if (full) g.output(linear(g, normed, lmHead, undefined, 'logits'), OnnxDataType.FLOAT, [T, V]);
+    return g.build(undefined, { model_type: 'fuyu', graph: `${kind}-${detail}` });
+  }
+
+  /** Token embeddings with the patch embeddings written over the placeholder rows → hidden_states.0 [S, D]. */
+  private embeddings(g: GraphBuilder, inputIds: Value, patches: Value, imagePositions: Value): Value {
+    const tokens = g.op('Gather', [g.weight(this.lm.get('embed_tokens.weight')), inputIds], { axis: 0 }); // [S, D]
+    const projected = linear(g, patches, this.top.get('vision_embed_tokens.weight'), this.top.get('vision_embed_tokens.bias')); // [P, D]
+    const rows = g.op('Unsqueeze', [imagePositions, g.ints('last_axis', [-1])]); // [P, 1]
+    return g.op('ScatterND', [tokens, rows, projected], undefined, { name: 'hidden_states.0' }); // [S, D]
+  }
+
+  /** 0 where key position ≤ query position, float32 min elsewhere: [T, past + T]. */
+  private causalMask(g: GraphBuilder, queryPositions: Value, keyPositions: Value): Value {
+    const q = g.op('Unsqueeze', [queryPositions, g.ints('axis1', [1])]); // [T, 1]
+    const k = g.op('Unsqueeze', [keyPositions, g.ints('axis0', [0])]); // [1, past + T]
+    return g.op('Where', [g.op('Greater', [k, q]), g.scalar('mask_min', MASK_MIN), g.scalar('zero', 0)]); // [T, past + T]
+  }
+
+  /**
+   * cos/sin of the rotary angles p·inv_freq_i for the query positions, as transformers computes
+   * them in float32 (inv_freq_i = θ^(−2i/r), angles duplicated for rotate-half): [T, 1, r] each.
+   */
+  private rotaryTables(g: GraphBuilder, positions: Value): { cos: Value; sin: Value } {
+    const r = this.rotaryDims;
+    const theta = Math.fround(this.config.rope_theta);
+    const invFreq = Float32Array.from({ length: r / 2 }, (_, i) => Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / r))));
+    const p = g.op('Unsqueeze', [g.op('Cast', [positions], { to: OnnxDataType.FLOAT }), g.ints('axis1', [1])]); // [T, 1]
+    const angles = g.op('Mul', [p, g.constant('inv_freq', invFreq, [1, r / 2])]); // [T, r/2]
+    const emb = g.op('Unsqueeze', [g.op('Concat', [angles, angles], { axis: -1 }), g.ints('axis1', [1])]); // [T, 1, r]
+    return { cos: g.op('Cos', [emb]), sin: g.op('Sin', [emb]) };
+  }
+
+  /** Rotate-half RoPE on the first r dims of x [T, H, dh]; the other dims pass through. */
+  private applyRotary(g: GraphBuilder, x: Value, rotary: { cos: Value; sin: Value }): Value {
+    const r = this.rotaryDims;
+    const dh = this.headDim;
+    const slice = (from: number, to: number): Value => g.op('Slice', [x, g.ints('start', [from]), g.ints('end', [to]), g.ints('axis2', [2])]);
+    const x1 = slice(0, r / 2); // [T, H, r/2]
+    const x2 = slice(r / 2, r);
+    const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: 2 }); // rotate_half: [T, H, r]
+    const xr = g.op('Concat', [x1, x2], { axis: 2 });
+    const embedded = g.op('Add', [g.op('Mul', [xr, rotary.cos]), g.op('Mul', [rotated, rotary.sin])]); // [T, H, r]
+    return r === dh ? embedded : g.op('Concat', [embedded, slice(r, dh)], { axis: 2 }); // [T, H, dh]
+  }
+
+  /** One Persimmon layer: h + dense(Attn(LN(h))), then + MLP(LN(·)); returns the cache and attention views too. */
+  private decoderLayer(
+    g: GraphBuilder,
+    h: Value,
+    i: number,
+    ctx: {
+      mask: Value;
+      rotary: { cos: Value; sin: Value };
+      past?: { key: Value; value: Value };
+      imagePositions: Value;
+      textRows?: Value;
+      full: boolean;
+      /** Attention in this many query chunks (no [H, T, T] tensor), with the text rows recomputed for the image view. */
+      chunks?: number;
+      /** scalar int64 T. */
+      count: Value;
+    },
+  ): { hidden: Value; presentKey: Value; presentValue: Value; probs?: Value; imageAttentions: Value; imageAttentionsMean: Value } {
+    const cfg = this.config;
+    const lm = this.lm;
+    const l = `layers.${i}`;
+    const { hidden_size: D, num_attention_heads: H } = cfg;
+    const dh = this.headDim;
+    const eps = cfg.layer_norm_eps;
+
+    const u = layerNorm(g, h, lm.get(`${l}.input_layernorm.weight`), lm.get(`${l}.input_layernorm.bias`), eps);
+    const fused = linear(g, u, lm.get(`${l}.self_attn.query_key_value.weight`), lm.get(`${l}.self_attn.query_key_value.bias`)); // [T, 3D]
+    // Rows are head-interleaved: head g owns [q(dh) | k(dh) | v(dh)] (SPEC §5.5).
+    const perHead = g.op('Reshape', [fused, g.ints('split_qkv', [0, H, 3, dh])]); // [T, H, 3, dh]
+    const part = (slot: number): Value => g.op('Gather', [perHead, g.constant(`slot${slot}`, BigInt64Array.of(BigInt(slot)), [])], { axis: 2 }); // [T, H, dh]
+    let q = part(0);
+    let k = part(1);
+    if (cfg.qk_layernorm) {
+      q = layerNorm(g, q, lm.get(`${l}.self_attn.q_layernorm.weight`), lm.get(`${l}.self_attn.q_layernorm.bias`), eps); // per head, over dh
+      k = layerNorm(g, k, lm.get(`${l}.self_attn.k_layernorm.weight`), lm.get(`${l}.self_attn.k_layernorm.bias`), eps);
+    }
+    q = this.applyRotary(g, q, ctx.rotary);
+    k = this.applyRotary(g, k, ctx.rotary);
+    const mergeHeads = g.ints('merge_heads', [0, D]);
+    const qFlat = g.op('Reshape', [q, mergeHeads]); // [T, D]
+    const kNew = g.op('Reshape', [k, mergeHeads], undefined, { name: ctx.past ? undefined : FUYU_IO.presentKey(i) }); // [T, D]
+    const vNew = g.op('Reshape', [part(2), mergeHeads], undefined, { name: ctx.past ? undefined : FUYU_IO.presentValue(i) }); // [T, D]
+    const presentKey = ctx.past ? g.op('Concat', [ctx.past.key, kNew], { axis: 0 }, { name: FUYU_IO.presentKey(i) }) : kNew; // [past + T, D]
+    const presentValue = ctx.past ? g.op('Concat', [ctx.past.value, vNew], { axis: 0 }, { name: FUYU_IO.presentValue(i) }) : vNew;
+
+    const options = { heads: H, headDim: dh };
+    let context: Value;
+    let probs: Value | undefined;
+    let imageAttentions: Value;
+    const toEnd = (x: Value, start: Value): Value => g.op('Slice', [x, start, g.ints('end', [Number.MAX_SAFE_INTEGER]), g.ints('axis0', [0])]);
+    if (ctx.chunks && ctx.textRows) {
+      context = chunkedAttention(g, qFlat, presentKey, presentValue, ctx.mask, ctx.count, ctx.chunks, options); // [T, D]
+      // The text rows' probabilities once more, on their own: [H, text rows, T].
+      const text = attention(g, toEnd(qFlat, ctx.textRows), presentKey, presentValue, { ...options, mask: toEnd(ctx.mask, ctx.textRows) });
+      imageAttentions = g.op('Gather', [text.probs, ctx.imagePositions], { axis: 2 }, { name: FUYU_IO.imageAttentions(i) }); // [H, text rows, P]
+    } else {
+      const whole = attention(g, qFlat, presentKey, presentValue, { ...options, mask: ctx.mask, probsName: ctx.full ? `attentions.${i}` : undefined }); // probs [H, T, past + T]
+      context = whole.context;
+      probs = whole.probs;
+      // Text (and generated) rows → image patches: only [H, text rows, P] ever leaves the graph.
+      const textProbs = ctx.textRows
+        ? g.op('Slice', [probs, ctx.textRows, g.ints('end', [Number.MAX_SAFE_INTEGER]), g.ints('axis1', [1])]) // [H, text rows, past + T]
+        : probs;
+      imageAttentions = g.op('Gather', [textProbs, ctx.imagePositions], { axis: 2 }, { name: FUYU_IO.imageAttentions(i) }); // [H, text rows, P]
+    }
+    const attnOut = linear(g, context, lm.get(`${l}.self_attn.dense.weight`), lm.get(`${l}.self_attn.dense.bias`));
+    const h1 = g.op('Add', [h, attnOut]);
+
+    const imageAttentionsMean = g.op('ReduceMean', [imageAttentions], { axes: [0], keepdims: 0 }, { name: FUYU_IO.imageAttentionsMean(i) }); // [text rows, P]
+
+    const y = layerNorm(g, h1, lm.get(`${l}.post_attention_layernorm.weight`), lm.get(`${l}.post_attention_layernorm.bias`), eps);
+    const mlp = activation(g, linear(g, y, lm.get(`${l}.mlp.dense_h_to_4h.weight`), lm.get(`${l}.mlp.dense_h_to_4h.bias`)), cfg.hidden_act);
+    const out = linear(g, mlp, lm.get(`${l}.mlp.dense_4h_to_h.weight`), lm.get(`${l}.mlp.dense_4h_to_h.bias`));
+    const hidden = g.op('Add', [h1, out], undefined, { name: ctx.full && i < cfg.num_hidden_layers - 1 ? `hidden_states.${i + 1}` : undefined });
+    return { hidden, presentKey, presentValue, probs, imageAttentions, imageAttentionsMean };
+  }
+}
+
+/**
+ * `attention`'s context [T, D] computed for `chunks` slices of the query rows in turn, so no
+ * [H, T, keys] tensor exists. The query rows (and mask rows) are first padded to c·chunks with
+ * c = ceil(T / chunks), because ORT's CPU kernels crash (SIGFPE) on empty chunks; the padded rows
+ * are cut off at the end. Rows are independent, so the result equals the unchunked one.
+ */
+function chunkedAttention(
+  g: GraphBuilder, q: Value, k: Value, v: Value, mask: Value, count: Value, chunks: number, options: { heads: number; headDim: number },
+): Value {
+  const n = BigInt(chunks);
+  const axis0 = g.ints('axis0', [0]);
+  const scalarOf = (hint: string, value: bigint): Value => g.constant(hint, BigInt64Array.of(value), []);
+  const c = g.op('Div', [g.op('Add', [count, scalarOf('chunks_minus_1', n - 1n)]), scalarOf('chunks', n)]); // scalar: ceil(T / chunks)
+  const extra = g.op('Unsqueeze', [g.op('Sub', [g.op('Mul', [c, scalarOf('chunks', n)]), count]), axis0]); // [1]: padded rows
+  const zero = g.ints('zero', [0]);
+  const padRows = g.op('Concat', [zero, zero, extra, zero], { axis: 0 }); // [4]: pads of a [rows, cols] tensor
+  const qPadded = g.op('Pad', [q, padRows, g.scalar('zero', 0)]); // [c·chunks, D]
+  const maskPadded = g.op('Pad', [mask, padRows, g.scalar('zero', 0)]); // [c·chunks, keys]
+  const rows = g.op('Unsqueeze', [c, axis0]); // [1]
+  const contexts: Value[] = [];
+  for (let j = 0; j < chunks; j++) {
+    const start = g.op('Mul', [rows, g.ints(`chunk${j}`, [j])]);
+    const end = g.op('Mul', [rows, g.ints(`chunk${j + 1}`, [j + 1])]);
+    const rowsOf = (x: Value): Value => g.op('Slice', [x, start, end, axis0]);
+    contexts.push(attention(g, rowsOf(qPadded), k, v, { ...options, mask: rowsOf(maskPadded) }).context); // [c, D]
+  }
+  const merged = g.op('Concat', contexts, { axis: 0 }); // [c·chunks, D]
+  return g.op('Slice', [merged, g.ints('start', [0]), g.op('Unsqueeze', [count, axis0]), axis0]); // [T, D]
+}
+
+/** The error for a tokenizer without Fuyu's image tokens. */
+export function missingImageTokenError(source: string, token: string): UserError {
+  return new UserError(`has no "${token}" token, so it cannot lay out an image for Fuyu.`, source,
+    'Use the tokenizer saved with the Fuyu checkpoint (it has |SPEAKER|, |NEWLINE| and <0x04>).');
+}
