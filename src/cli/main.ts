@@ -3,6 +3,7 @@
  *
  *   vision-inspector infer --model <dir or hub id> (--image <file> | --pixel-values <file.safetensors>) [--text <t>]... [--dump <out.safetensors>]
  *   vision-inspector models [--dir <folder>]
+ *   vision-inspector search --model <clip> --image <file> (--target <t>... | --question <q>) [--dump <steps.json>]
  *
  * Without --dump it prints a readable summary (ViT: top-5 labels; CLIP: the zero-shot table of
  * the --text labels); with --dump it writes every output under the names transformers uses,
@@ -24,6 +25,9 @@ import { formatBytes, type DownloadProgress } from '../core/io/hub-download.js';
 import type { CLIPRunner, LabelScore } from '../core/models/clip-runner.js';
 import { softmax } from '../core/models/clip-heatmap.js';
 import type { TokenBatch } from '../core/text/tokenizer.js';
+import { CLIPSearchModel } from '../core/search/clip-search-model.js';
+import { foundTargets, searchTargets, targetsFromQuestion } from '../core/search/answer.js';
+import { describeResult, describeStep } from '../core/search/report.js';
 import { inferFuyu } from './fuyu.js';
 
 const USAGE = `Usage:
@@ -57,7 +61,18 @@ const USAGE = `Usage:
   vision-inspector models [--dir <folder>]
 
   Lists the models in the Hugging Face cache and the model folders under --dir (default: the
-  current folder), with model_type, size and whether they can be loaded.`;
+  current folder), with model_type, size and whether they can be loaded.
+
+  vision-inspector search --model <CLIP model> --image <image> (--target <object>... | --question <q>)
+                          [--dump <steps.json>] [--min-size <px>] [--max-nodes <n>]
+                          [--resolution <px>] [--batch-size <n>] [--threads <n>] [--no-cache]
+
+  V* guided visual search with CLIP as the search model (SPEC §6, §7): prints every step
+  and the box found per target. --question takes the targets from the question's noun
+  phrases; --dump writes every step (boxes, heatmaps, scores, queue) as JSON. --min-size is
+  the smallest sub-image side searched (default 224), --resolution the side crops are
+  resized to (default the model's image_size), --batch-size crops per model run (default 8).
+  The thresholds are uncalibrated defaults (see src/core/search/clip-search-model.ts).`;
 
 /** Where converted graphs are kept between runs (they hold no weights, only structure). */
 function defaultCacheDir(): string {
@@ -304,6 +319,69 @@ class ProgressLine {
   }
 }
 
+/** `vision-inspector search`: V* search for each target, every step printed. */
+async function search(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      image: { type: 'string' },
+      target: { type: 'string', multiple: true },
+      question: { type: 'string' },
+      dump: { type: 'string' },
+      'min-size': { type: 'string' },
+      'max-nodes': { type: 'string' },
+      resolution: { type: 'string' },
+      'batch-size': { type: 'string' },
+      threads: { type: 'string' },
+      'no-cache': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  check(values.model && values.image, 'search needs --model and --image.', undefined, USAGE);
+  const positive = (name: string): number | undefined => {
+    const raw = (values as Record<string, unknown>)[name] as string | undefined;
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    check(Number.isInteger(n) && n > 0, `--${name} must be a positive integer, got "${raw}".`);
+    return n;
+  };
+  const targets = values.target ?? (values.question ? targetsFromQuestion(values.question) : []);
+  check(targets.length > 0, values.question ? `found no object names in the question; give them with --target.` : 'give what to look for with --target (repeatable) or --question.', undefined, USAGE);
+  if (values.dump) check(fs.existsSync(path.dirname(path.resolve(values.dump))), 'does not exist; --dump writes into an existing folder.', path.dirname(path.resolve(values.dump)));
+
+  const loaded = await openModel(await resolveModel(values.model));
+  check(loaded.kind === 'clip', `is a ${loaded.kind} model; search needs a CLIP model.`, loaded.checkpoint.dir);
+  const file = path.resolve(values.image);
+  const image = await decodeImage(file);
+  const engine = InferenceEngine.create({ threads: positive('threads') });
+  try {
+    const runner = new ModelRunner(engine, new GraphCache(values['no-cache'] ? undefined : defaultCacheDir()));
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    const model = new CLIPSearchModel(runner.clip(loaded), image, { otherTargets: targets, resolution: positive('resolution'), batchSize: positive('batch-size') });
+    console.log(`${path.basename(file)}: ${image.width}×${image.height}; searching ${targets.map((t) => `"${t}"`).join(', ')} with ${path.basename(loaded.checkpoint.dir)}`);
+    const results = await searchTargets(model, image, targets, {
+      minimumSize: positive('min-size'),
+      maxNodes: positive('max-nodes'),
+      signal: controller.signal,
+      onStep: (target, step) => {
+        if (step.index === 0) console.log(`target "${target}":`);
+        for (const line of describeStep(step)) console.log(`  ${line}`);
+      },
+    });
+    for (const r of results) console.log(describeResult(r));
+    if (values.dump) {
+      const out = path.resolve(values.dump);
+      const dump = { image: file, model: loaded.checkpoint.dir, targets, found: foundTargets(results), stats: model.stats, results };
+      await fs.promises.writeFile(out, JSON.stringify(dump, null, 1));
+      console.log(`wrote ${results.reduce((n, r) => n + r.steps.length, 0)} steps to ${out}`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
 /** `vision-inspector models`: what the HF cache and the workspace hold. */
 async function listModels(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { dir: { type: 'string', default: '.' } }, strict: true });
@@ -340,6 +418,9 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       case 'models':
         await listModels(rest);
+        return 0;
+      case 'search':
+        await search(rest);
         return 0;
       case undefined:
       case '-h':

@@ -299,8 +299,11 @@ export class CLIPRunner {
     return { grid: image.grid, maps: texts.map((text, k) => ({ text, similarity: similarities[k]!, probability: probabilities[k]! })) };
   }
 
-  /** One embedding per label: the template ensemble of SPEC §7.2 (a single template: that prompt's embedding). */
-  private async labelEmbeddings(labels: readonly string[], options: PromptOptions): Promise<Float32Array[]> {
+  /**
+   * One unit embedding per label: the template ensemble of SPEC §7.2 (a single template: that
+   * prompt's embedding). Cached through embedTexts; public for the V* search model.
+   */
+  async labelEmbeddings(labels: readonly string[], options: PromptOptions): Promise<Float32Array[]> {
     const templates = options.templates ?? ['{}'];
     check(templates.length > 0, 'give at least one prompt template.');
     for (const t of templates) check(t.includes('{}'), `the prompt template "${t}" has no "{}" where the label goes.`);
