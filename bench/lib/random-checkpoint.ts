@@ -6,6 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../../src/core/io/safetensors';
+import { planSafetensors, writeFileStreamed } from '../../src/core/models/quantize';
 
 /** mulberry32: tiny, fast, seedable; quality is irrelevant for timing. */
 export function seededRandom(seed: number): () => number {
@@ -209,4 +210,134 @@ export async function writeRandomClip(dir: string, s: CLIPShape, options: { seed
   for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
     await fs.copyFile(path.join(tokenizerDir, file), path.join(dir, file));
   }
+}
+
+export interface FuyuShape {
+  hidden: number;
+  layers: number;
+  heads: number;
+  intermediate: number;
+  vocab: number;
+  patch: number;
+}
+
+/** adept/fuyu-8b (SPEC §5.1, §5.7). */
+export const FUYU_8B: FuyuShape = { hidden: 4096, layers: 36, heads: 64, intermediate: 16384, vocab: 262144, patch: 30 };
+
+/** A tensor of the random Fuyu checkpoint: uniform values of standard deviation `std`, or a constant. */
+interface FuyuTensorSpec {
+  name: string;
+  shape: number[];
+  std?: number;
+  constant?: number;
+}
+
+/** A Fuyu config.json (FuyuConfig with its Persimmon text_config) for `s`. */
+export function fuyuConfig(s: FuyuShape): Record<string, unknown> {
+  const text = {
+    model_type: 'persimmon', hidden_size: s.hidden, intermediate_size: s.intermediate, num_hidden_layers: s.layers,
+    num_attention_heads: s.heads, hidden_act: 'relu2', layer_norm_eps: 1e-5, max_position_embeddings: 16384,
+    partial_rotary_factor: 0.5, qk_layernorm: true, rope_theta: 25000, vocab_size: s.vocab,
+  };
+  return {
+    ...text, architectures: ['FuyuForCausalLM'], model_type: 'fuyu', torch_dtype: 'bfloat16',
+    patch_size: s.patch, num_channels: 3, image_size: 300, bos_token_id: 1, eos_token_id: 2, text_config: text,
+  };
+}
+
+/**
+ * An adept/fuyu-8b-style folder: BF16 shards in the adept key layout (`language_model.model.*`,
+ * `vision_embed_tokens.*`, `language_model.lm_head.weight`) with model.safetensors.index.json,
+ * config.json, preprocessor_config.json (1080×1920 canvas, 30-pixel patches) and the golden
+ * fuyu-tiny tokenizer (ids < 454, with the image tokens). Shards are streamed a chunk at a time,
+ * so writing 18 GB takes a few tens of MB of memory. Returns the bytes written.
+ */
+export async function writeRandomFuyuBf16(dir: string, s: FuyuShape, options: { seed?: number; shardBytes?: number } = {}): Promise<number> {
+  const D = s.hidden;
+  const lm = 'language_model.model.';
+  const linear = (prefix: string, out: number, inp: number): FuyuTensorSpec[] => [
+    { name: `${prefix}.weight`, shape: [out, inp], std: 0.02 },
+    { name: `${prefix}.bias`, shape: [out], std: 0.02 },
+  ];
+  const norm = (prefix: string, dim: number): FuyuTensorSpec[] => [
+    { name: `${prefix}.weight`, shape: [dim], constant: 1 },
+    { name: `${prefix}.bias`, shape: [dim], constant: 0 },
+  ];
+  const groups: FuyuTensorSpec[][] = [[
+    { name: `${lm}embed_tokens.weight`, shape: [s.vocab, D], std: 0.02 },
+    ...linear('vision_embed_tokens', D, s.patch * s.patch * 3),
+  ]];
+  for (let i = 0; i < s.layers; i++) {
+    const l = `${lm}layers.${i}`;
+    groups.push([
+      ...norm(`${l}.input_layernorm`, D),
+      ...linear(`${l}.self_attn.query_key_value`, 3 * D, D),
+      ...norm(`${l}.self_attn.q_layernorm`, D / s.heads),
+      ...norm(`${l}.self_attn.k_layernorm`, D / s.heads),
+      ...linear(`${l}.self_attn.dense`, D, D),
+      ...norm(`${l}.post_attention_layernorm`, D),
+      ...linear(`${l}.mlp.dense_h_to_4h`, s.intermediate, D),
+      ...linear(`${l}.mlp.dense_4h_to_h`, D, s.intermediate),
+    ]);
+  }
+  groups.push([...norm(`${lm}final_layernorm`, D), { name: 'language_model.lm_head.weight', shape: [s.vocab, D], std: 0.02 }]);
+
+  // Whole groups (the embeddings; a layer; the head) per shard, about shardBytes each.
+  const limit = options.shardBytes ?? 4e9;
+  const bytesOf = (t: FuyuTensorSpec): number => 2 * t.shape.reduce((a, b) => a * b, 1);
+  const shards: FuyuTensorSpec[][] = [];
+  for (const group of groups) {
+    const size = group.reduce((n, t) => n + bytesOf(t), 0);
+    const last = shards[shards.length - 1];
+    if (last && last.reduce((n, t) => n + bytesOf(t), 0) + size <= limit) last.push(...group);
+    else shards.push([...group]);
+  }
+
+  // 65,536 uniform values on [−√3, √3] (std 1) as BF16 bits; each 32-bit random number picks two.
+  const unit = new Float32Array(1 << 16);
+  for (let i = 0; i < unit.length; i++) unit[i] = ((i + 0.5) / unit.length * 2 - 1) * Math.sqrt(3);
+  const random = seededRandom(options.seed ?? 1);
+  const weightMap: Record<string, string> = {};
+  let total = 0;
+  const chunk = new Uint16Array(1 << 24);
+  for (const [index, tensors] of shards.entries()) {
+    const file = `model-${String(index + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
+    const layout = planSafetensors(tensors.map((t) => ({ name: t.name, dtype: 'BF16' as const, shape: t.shape })), { format: 'pt' });
+    await writeFileStreamed(path.join(dir, file), layout, async (write) => {
+      for (const t of tensors) {
+        const table = f32ToBf16(unit.map((v) => v * (t.std ?? 0)));
+        const constant = f32ToBf16(Float32Array.of(t.constant ?? 0))[0]!;
+        let position = layout.offsets.get(t.name)!.offset;
+        for (let left = bytesOf(t) / 2; left > 0;) {
+          const n = Math.min(left, chunk.length);
+          if (t.constant !== undefined) chunk.fill(constant, 0, n);
+          else {
+            for (let i = 0; i < n; i += 2) {
+              const r = (random() * 4294967296) >>> 0;
+              chunk[i] = table[r & 0xffff]!;
+              chunk[i + 1] = table[r >>> 16]!;
+            }
+          }
+          await write(new Uint8Array(chunk.buffer, 0, 2 * n), position);
+          position += 2 * n;
+          left -= n;
+        }
+        weightMap[t.name] = file;
+      }
+    });
+    total += layout.fileSize;
+  }
+  await fs.writeFile(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+  await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(fuyuConfig(s), null, 2));
+  const preprocessor = {
+    image_processor_type: 'FuyuImageProcessor', processor_class: 'FuyuProcessor', do_resize: true, do_pad: true, do_rescale: true,
+    do_normalize: true, size: { height: 1080, width: 1920 }, patch_size: { height: s.patch, width: s.patch }, resample: 2,
+    padding_mode: 'constant', padding_value: 1.0, rescale_factor: 1 / 255, image_mean: 0.5, image_std: 0.5,
+  };
+  await fs.writeFile(path.join(dir, 'preprocessor_config.json'), JSON.stringify(preprocessor, null, 2));
+  const tokenizerDir = path.join(__dirname, '..', '..', 'test', 'fixtures', 'golden', 'fuyu-tiny');
+  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json']) {
+    await fs.copyFile(path.join(tokenizerDir, file), path.join(dir, file));
+  }
+  return total;
 }

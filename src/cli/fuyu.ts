@@ -7,8 +7,11 @@ import { check } from '../core/errors.js';
 import type { TensorData } from '../core/engine/client.js';
 import { decodeImage } from '../core/image/decode.js';
 import { preprocessFuyu } from '../core/image/preprocess.js';
+import { formatBytes } from '../core/io/hub-download.js';
 import { readSafetensorsAll, writeSafetensors, type TensorToWrite } from '../core/io/safetensors.js';
-import type { FuyuPrompt, FuyuRunner } from '../core/models/fuyu-runner.js';
+import { FuyuRunner, estimateFuyuMemory, type FuyuPrompt, type LoadedFuyu } from '../core/models/fuyu-runner.js';
+import { WEIGHT_PRECISIONS, type WeightPrecision } from '../core/models/quantize.js';
+import type { ModelRunner } from '../core/models/runner.js';
 
 export interface FuyuArgs {
   image?: string;
@@ -16,6 +19,27 @@ export interface FuyuArgs {
   prompt?: string;
   'max-new-tokens'?: string;
   dump?: string;
+  weights?: string;
+}
+
+/**
+ * The runner for `--weights` (default: fp32 below 1e9 parameters, int4 above), with quantised
+ * weights cached in `quantizedCacheDir` and the one-time conversion's progress on stderr.
+ */
+export function createFuyuRunner(models: ModelRunner, loaded: LoadedFuyu, weights: string | undefined, quantizedCacheDir: string): FuyuRunner {
+  check(weights === undefined || (WEIGHT_PRECISIONS as readonly string[]).includes(weights),
+    `--weights must be one of ${WEIGHT_PRECISIONS.join(', ')}, got "${weights}".`);
+  let shown = -1;
+  return new FuyuRunner(models.engine, models.graphs, loaded, {
+    weights: weights as WeightPrecision | undefined,
+    quantizedCacheDir,
+    onQuantizeProgress: ({ done, total }) => {
+      const percent = Math.floor((100 * done) / total);
+      if (percent < shown + 10 && done < total) return;
+      shown = percent;
+      process.stderr.write(`converting the weights (once): ${percent} % of ${formatBytes(total)}\n`);
+    },
+  });
 }
 
 export const DEFAULT_MAX_NEW_TOKENS = 20;
@@ -26,6 +50,11 @@ export async function inferFuyu(fuyu: FuyuRunner, args: FuyuArgs, signal: AbortS
   const prompt = await promptFor(fuyu, args, maxNewTokens);
   const { patchRows, patchCols, inputIds } = prompt.layout;
   process.stderr.write(`${path.basename(fuyu.loaded.checkpoint.dir)}: ${patchRows}×${patchCols} patches, ${inputIds.length} prompt tokens\n`);
+  const chosen = args.weights === undefined ? ' (the default for this model size; --weights fp32|int8|int4 to change)' : '';
+  const how = fuyu.weights === 'fp32' ? 'the checkpoint\'s weights computed in float32' : `${fuyu.weights.slice(3)}-bit MatMulNBits blocks cached in ${fuyu.quantizedCacheDir}`;
+  process.stderr.write(`weights: ${fuyu.weights}, ${how}${chosen}\n`);
+  const memory = estimateFuyuMemory(fuyu.model, fuyu.weights, inputIds.length + maxNewTokens);
+  process.stderr.write(`estimated memory: ${formatBytes(memory.totalBytes)} (weights ${formatBytes(memory.weightBytes)}, KV cache ${formatBytes(memory.kvCacheBytes)}, activations ${formatBytes(memory.activationBytes)})\n`);
 
   const full = fuyu.detail === 'full';
   const L = fuyu.model.config.num_hidden_layers;

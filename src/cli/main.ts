@@ -28,12 +28,12 @@ import type { TokenBatch } from '../core/text/tokenizer.js';
 import { CLIPSearchModel } from '../core/search/clip-search-model.js';
 import { foundTargets, searchTargets, targetsFromQuestion } from '../core/search/answer.js';
 import { describeResult, describeStep } from '../core/search/report.js';
-import { inferFuyu } from './fuyu.js';
+import { createFuyuRunner, inferFuyu } from './fuyu.js';
 
 const USAGE = `Usage:
   vision-inspector infer --model <model folder or hub id> (--image <image> | --pixel-values <inputs.safetensors>)
                          [--text <text>]... [--template <prompt>]
-                         [--prompt <prompt> [--max-new-tokens <n>]]
+                         [--prompt <prompt> [--max-new-tokens <n>] [--weights fp32|int8|int4]]
                          [--dump <out.safetensors>] [--top <k>] [--threads <n>] [--no-cache]
 
   --model          a Hugging Face model folder (config.json + *.safetensors), or a Hub id such as
@@ -54,6 +54,9 @@ const USAGE = `Usage:
                    hidden_states.{i}, attentions.{i} of the prompt, generated_new_token_ids,
                    image_patches, input_ids). --pixel-values then holds image_patches + input_ids.
   --max-new-tokens Fuyu: at most this many generated tokens (default 20)
+  --weights        Fuyu: fp32 (the checkpoint's weights; default below 1e9 parameters) or int8/int4
+                   (MatMulNBits blocks, converted once into ~/.cache/vision-inspector/quantized;
+                   int4 is the default from 1e9 parameters, e.g. Fuyu-8B)
   --top            how many labels to print without --dump (default 5)
   --threads        inference threads (default: one per physical core)
   --no-cache       rebuild the model graph instead of reusing the cached one
@@ -78,6 +81,11 @@ const USAGE = `Usage:
 function defaultCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'vision-inspector', 'graphs');
+}
+
+/** Where int8/int4 weights converted from checkpoints are kept (never in the model folder). */
+function defaultQuantizedDir(): string {
+  return path.join(path.dirname(defaultCacheDir()), 'quantized');
 }
 
 async function pixelValuesFor(loaded: LoadedModel, values: { image?: string; 'pixel-values'?: string }): Promise<TensorData> {
@@ -115,6 +123,7 @@ async function infer(argv: string[]): Promise<void> {
       template: { type: 'string' },
       prompt: { type: 'string' },
       'max-new-tokens': { type: 'string' },
+      weights: { type: 'string' },
       dump: { type: 'string' },
       top: { type: 'string', default: '5' },
       threads: { type: 'string' },
@@ -137,8 +146,8 @@ async function infer(argv: string[]): Promise<void> {
   const loaded = await openModel(await resolveModel(values.model));
   check(loaded.kind === 'clip' || (values.text === undefined && values.template === undefined),
     `is a ${loaded.kind} model; --text and --template are for CLIP models.`, loaded.checkpoint.dir);
-  check(loaded.kind === 'fuyu' || (values.prompt === undefined && values['max-new-tokens'] === undefined),
-    `is a ${loaded.kind} model; --prompt and --max-new-tokens are for Fuyu models.`, loaded.checkpoint.dir);
+  check(loaded.kind === 'fuyu' || (values.prompt === undefined && values['max-new-tokens'] === undefined && values.weights === undefined),
+    `is a ${loaded.kind} model; --prompt, --max-new-tokens and --weights are for Fuyu models.`, loaded.checkpoint.dir);
   // Fuyu cuts images into patches itself (and --pixel-values holds image_patches).
   const pixelValues = loaded.kind === 'fuyu' ? undefined : await pixelValuesFor(loaded, values);
   const engine = InferenceEngine.create({ threads });
@@ -147,7 +156,7 @@ async function infer(argv: string[]): Promise<void> {
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
     if (loaded.kind === 'fuyu') {
-      await inferFuyu(runner.fuyu(loaded), values, controller.signal);
+      await inferFuyu(createFuyuRunner(runner, loaded, values.weights, defaultQuantizedDir()), values, controller.signal);
       return;
     }
     if (loaded.kind === 'clip') {

@@ -5,18 +5,66 @@
  *
  * The cache crosses the worker boundary on every step (present → past), transferred, not copied.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { check } from '../errors.js';
 import type { InferenceEngine, TensorData } from '../engine/client.js';
 import { CONFIG_FILE, type Checkpoint } from '../io/checkpoint.js';
 import { graphKey, type GraphCache } from '../onnx/cache.js';
 import { FuyuTokenizer } from '../text/fuyu-tokenizer.js';
-import { FUYU_IO, Fuyu, fuyuLayout, layoutFromInputIds, missingImageTokenError, type FuyuDetail, type FuyuGraphKind, type FuyuLayout, type FuyuSpecialIds } from './fuyu.js';
+import { QuantizedWeights, quantSpecFor, quantizedShape, readTableRows, type QuantizeProgress, type WeightPrecision } from './quantize.js';
+import { FUYU_IO, PREFILL_QUERY_CHUNKS, Fuyu, fuyuLayout, layoutFromInputIds, missingImageTokenError, type FuyuDetail, type FuyuGraphKind, type FuyuLayout, type FuyuSpecialIds } from './fuyu.js';
 
 export const GENERATION_CONFIG_FILE = 'generation_config.json';
 
 /** Models up to this many parameters return every intermediate by default (`full` graphs). */
 const FULL_DETAIL_MAX_PARAMETERS = 1e9;
+
+/** Models from this many parameters run with 4-bit weights by default (fp32 Fuyu-8B would need ≈38 GB). */
+const QUANTIZE_MIN_PARAMETERS = 1e9;
+
+/** The default weights for a model: fp32 (exact, parity) for small models, int4 from 1e9 parameters. */
+export function defaultWeightPrecision(model: Fuyu): WeightPrecision {
+  return model.parameterCount < QUANTIZE_MIN_PARAMETERS ? 'fp32' : 'int4';
+}
+
+/** Where quantised weights are cached when the caller names no folder: beside the graph cache, else in the temp folder. */
+function defaultQuantizedDir(graphs: GraphCache): string {
+  return graphs.dir ? path.join(path.dirname(graphs.dir), 'quantized') : path.join(os.tmpdir(), 'vision-inspector-quantized');
+}
+
+export interface MemoryEstimate {
+  /** Weights resident in the engine once loaded. */
+  weightBytes: number;
+  /** Keys and values of `tokens` positions, float32. */
+  kvCacheBytes: number;
+  /** The largest activations of a compact prefill (MLP, one query chunk's scores). */
+  activationBytes: number;
+  totalBytes: number;
+}
+
+/**
+ * What running `model` with `weights` over `tokens` positions will hold in memory (approximately:
+ * ORT's own buffers and the JS heap come on top). fp32 counts every parameter as float32 (ORT casts
+ * BF16/F16 weights at load); int8/int4 count the MatMulNBits blocks, their float32 scales and zero
+ * points, float32 copies of the small tensors, and no embedding table (its rows are read on demand).
+ */
+export function estimateFuyuMemory(model: Fuyu, weights: WeightPrecision, tokens: number): MemoryEstimate {
+  const { hidden_size: D, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, vocab_size: V } = model.config;
+  let weightBytes = 4 * model.parameterCount;
+  if (weights !== 'fp32') {
+    const spec = quantSpecFor(weights);
+    const quantizedBytes = (n: number, k: number): number => {
+      const s = quantizedShape(n, k, spec);
+      return n * s.blocks * (s.blobSize + 4) + (spec.symmetric ? 0 : n * s.zeroPointBytesPerRow);
+    };
+    const small = model.patchLength * D + D + 2 * D + L * (3 * D + D + F + D + 4 * D + 4 * model.headDim);
+    weightBytes = quantizedBytes(V, D) + L * (quantizedBytes(3 * D, D) + quantizedBytes(D, D) + quantizedBytes(F, D) + quantizedBytes(D, F)) + 4 * small;
+  }
+  const kvCacheBytes = tokens * 2 * L * D * 4;
+  const activationBytes = 4 * (3 * tokens * F + H * Math.ceil(tokens / PREFILL_QUERY_CHUNKS) * tokens);
+  return { weightBytes, kvCacheBytes, activationBytes, totalBytes: weightBytes + kvCacheBytes + activationBytes };
+}
 
 export interface LoadedFuyu {
   kind: 'fuyu';
@@ -132,18 +180,51 @@ export interface FuyuGeneration {
   generatedImageAttentionsMean: Float32Array[];
 }
 
+export interface FuyuRunnerOptions {
+  detail?: FuyuDetail;
+  /** Default: defaultWeightPrecision(model). */
+  weights?: WeightPrecision;
+  /** Folder of the quantised-weights cache (int8/int4); never the model folder. */
+  quantizedCacheDir?: string;
+  /** Progress of the one-time conversion to int8/int4. */
+  onQuantizeProgress?: (progress: QuantizeProgress) => void;
+}
+
 /** One loaded Fuyu in one engine; created by ModelRunner.fuyu(). */
 export class FuyuRunner {
   /** `full` graphs return every intermediate; `compact` ones only what fits an 8B model. */
   readonly detail: FuyuDetail;
+  /** fp32: the checkpoint's weights as they are; int8/int4: MatMulNBits blocks from the quantised cache. */
+  readonly weights: WeightPrecision;
+  readonly quantizedCacheDir: string;
+  private quantized: Promise<QuantizedWeights> | undefined;
 
   constructor(
     readonly engine: InferenceEngine,
     readonly graphs: GraphCache,
     readonly loaded: LoadedFuyu,
-    options: { detail?: FuyuDetail } = {},
+    private readonly options: FuyuRunnerOptions = {},
   ) {
     this.detail = options.detail ?? (loaded.model.parameterCount <= FULL_DETAIL_MAX_PARAMETERS ? 'full' : 'compact');
+    this.weights = options.weights ?? defaultWeightPrecision(loaded.model);
+    this.quantizedCacheDir = options.quantizedCacheDir ?? defaultQuantizedDir(graphs);
+  }
+
+  /**
+   * The quantised weights (int8/int4 only), converted on first use and cached on disk; later
+   * runners over the same checkpoint reuse the file.
+   */
+  quantizedWeights(signal?: AbortSignal): Promise<QuantizedWeights> {
+    check(this.weights !== 'fp32', 'this runner uses the fp32 weights of the checkpoint; there are no quantised weights.');
+    if (!this.quantized) {
+      const { checkpoint, model } = this.loaded;
+      this.quantized = QuantizedWeights.open(checkpoint, model.quantizationPlan(), quantSpecFor(this.weights), this.quantizedCacheDir, {
+        signal,
+        onProgress: this.options.onQuantizeProgress,
+      });
+      this.quantized.catch(() => (this.quantized = undefined)); // a failed or cancelled conversion is retried next time
+    }
+    return this.quantized;
   }
 
   get model(): Fuyu {
@@ -180,9 +261,10 @@ export class FuyuRunner {
 
   /** Loads (or reuses) the session of one graph; returns its key. */
   async prepareGraph(kind: FuyuGraphKind, detail: FuyuDetail, signal?: AbortSignal): Promise<string> {
-    const key = graphKey({ kind: `fuyu-${kind}`, detail, checkpoint: this.loaded.checkpoint.identity() });
+    const quantized = this.weights === 'fp32' ? undefined : await this.quantizedWeights(signal);
+    const key = graphKey({ kind: `fuyu-${kind}`, detail, checkpoint: this.loaded.checkpoint.identity(), weights: quantized?.file });
     if (!this.engine.hasSession(key)) {
-      const graph = await this.graphs.get(key, async () => this.model.buildGraph(kind, detail));
+      const graph = await this.graphs.get(key, async () => this.model.buildGraph(kind, detail, quantized));
       await this.engine.loadSession(key, { modelBytes: graph.bytes, externalDataDir: graph.externalDataDir }, { signal });
     }
     return key;
@@ -200,12 +282,20 @@ export class FuyuRunner {
     const key = await this.prepareGraph('prefill', this.detail, signal);
     const { layout, imagePatches } = prompt;
     const feeds: Record<string, TensorData> = {
+      ...(await this.tokenEmbeddings(ids)),
       [FUYU_IO.inputIds]: int64(ids),
       [FUYU_IO.imagePatches]: { type: 'float32', dims: [layout.patchPositions.length, this.model.patchLength], data: imagePatches },
       [FUYU_IO.imagePositions]: int64(layout.patchPositions),
       [FUYU_IO.textStart]: int64([layout.textStart]),
     };
     return this.engine.run(key, feeds, wanted, signal);
+  }
+
+  /** Quantised graphs take the embedding rows of `ids` as an input (read from the checkpoint, exact); fp32 graphs look them up themselves. */
+  private async tokenEmbeddings(ids: readonly number[]): Promise<Record<string, TensorData>> {
+    if (this.weights === 'fp32') return {};
+    const rows = await readTableRows(this.loaded.checkpoint, this.model.tokenEmbeddingTensor, ids);
+    return { [FUYU_IO.tokenEmbeddings]: { type: 'float32', dims: [ids.length, this.model.config.hidden_size], data: rows } };
   }
 
   /** Greedy generation (transformers' `generate(do_sample=False, num_beams=1)`), streaming tokens to `onToken`. */
@@ -260,6 +350,7 @@ export class FuyuRunner {
       if (decodeKey) {
         const feeds: Record<string, TensorData> = {
           ...past,
+          ...(await this.tokenEmbeddings([id])),
           [FUYU_IO.inputIds]: int64([id]),
           [FUYU_IO.imagePositions]: int64(prompt.layout.patchPositions),
         };

@@ -14,9 +14,10 @@
  */
 import { UserError, check } from '../errors.js';
 import { SUPPORTED_ACTIVATIONS, activation, attention, layerNorm, linear } from '../onnx/blocks.js';
-import { GraphBuilder, type BuiltGraph, type Value } from '../onnx/graph.js';
+import { GraphBuilder, type BuiltGraph, type Value, type WeightRef } from '../onnx/graph.js';
 import { OnnxDataType } from '../onnx/proto.js';
 import type { CheckpointView } from '../io/checkpoint.js';
+import { QUANTIZED_OPSETS, type QuantizationPlan, type QuantizedWeights } from './quantize.js';
 
 /** The fields of config.json that define the architecture (FuyuConfig + its Persimmon text_config). */
 export interface FuyuConfig {
@@ -205,6 +206,8 @@ export type FuyuGraphKind = 'prefill' | 'decode';
 /** Names of graph inputs and outputs (the runner and the CLI dump rely on them). */
 export const FUYU_IO = {
   inputIds: 'input_ids',
+  /** float [T, D]: the rows of embed_tokens for input_ids, fed by the caller in quantised graphs (see Fuyu.buildGraph). */
+  tokenEmbeddings: 'token_embeddings',
   imagePatches: 'image_patches',
   /** int64 [P]: the sequence index of each patch (FuyuLayout.patchPositions). */
   imagePositions: 'image_positions',
@@ -264,6 +267,11 @@ export class Fuyu {
     return this.config.patch_size ** 2 * this.config.num_channels;
   }
 
+  /** The stored name of the token-embedding table (quantised graphs take its rows as an input). */
+  get tokenEmbeddingTensor(): string {
+    return this.lm.get('embed_tokens.weight').name;
+  }
+
   /** Number of parameters (for choosing defaults by model size). */
   get parameterCount(): number {
     const { hidden_size: D, intermediate_size: F, vocab_size: V, num_hidden_layers: L } = this.config;
@@ -303,6 +311,29 @@ export class Fuyu {
     lm.expectShape('final_layernorm.bias', [D]);
   }
 
+  /**
+   * What a quantised graph needs: the decoder's and lm_head's linear weights as MatMulNBits blocks,
+   * float32 copies of every other tensor it reads (biases, norms, the small patch projection) —
+   * all in the one cache folder ORT resolves external data against. `embed_tokens` is neither:
+   * its rows are looked up outside the graph and fed as `token_embeddings`.
+   */
+  quantizationPlan(): QuantizationPlan {
+    const { lm, top } = this;
+    const quantize = [top.get('lm_head.weight').name];
+    const copy = ['vision_embed_tokens.weight', 'vision_embed_tokens.bias'].map((n) => top.get(n).name);
+    copy.push(lm.get('final_layernorm.weight').name, lm.get('final_layernorm.bias').name);
+    const norms = ['input_layernorm', 'post_attention_layernorm', ...(this.config.qk_layernorm ? ['self_attn.q_layernorm', 'self_attn.k_layernorm'] : [])];
+    for (let i = 0; i < this.config.num_hidden_layers; i++) {
+      const l = `layers.${i}`;
+      for (const linearName of ['self_attn.query_key_value', 'self_attn.dense', 'mlp.dense_h_to_4h', 'mlp.dense_4h_to_h']) {
+        quantize.push(lm.get(`${l}.${linearName}.weight`).name);
+        copy.push(lm.get(`${l}.${linearName}.bias`).name);
+      }
+      for (const norm of norms) copy.push(lm.get(`${l}.${norm}.weight`).name, lm.get(`${l}.${norm}.bias`).name);
+    }
+    return { quantize, copy };
+  }
+
   /** Output names of a graph variant (the runner checks fetches against them). */
   outputNames(kind: FuyuGraphKind, detail: FuyuDetail): string[] {
     const L = this.config.num_hidden_layers;
@@ -325,14 +356,20 @@ export class Fuyu {
    * `past.{i}.key|value` [past, D]. Outputs (see FUYU_IO): `next_token_logits` [1, V],
    * `present.{i}.key|value` [past + T, D], `image_attentions.{i}` [H, text rows, P] and its head
    * mean; `full` adds `logits` [T, V], `hidden_states.{i}` [T, D], `attentions.{i}` [H, T, past + T].
+   *
+   * With `quantized` (the cache of `quantizationPlan()`), every linear but the patch projection is
+   * a MatMulNBits over 4/8-bit blocks, all weights come from the cache file, and the graph takes
+   * `token_embeddings` float [T, D] (embed_tokens rows of input_ids) instead of reading the
+   * 262,144-row table; `input_ids` stays an input (it gives T).
    */
-  buildGraph(kind: FuyuGraphKind, detail: FuyuDetail): BuiltGraph {
+  buildGraph(kind: FuyuGraphKind, detail: FuyuDetail, quantized?: QuantizedWeights): BuiltGraph {
     const cfg = this.config;
     const { hidden_size: D, num_hidden_layers: L, num_attention_heads: H, vocab_size: V } = cfg;
     const g = new GraphBuilder(`fuyu-${kind}-${detail}`);
     const full = detail === 'full';
     const T = kind === 'prefill' ? 'S' : 'T';
     const keys = kind === 'prefill' ? 'S' : 'past_plus_T';
+    const w = new FuyuWeights(quantized);
 
     const inputIds = g.input(FUYU_IO.inputIds, OnnxDataType.INT64, [T]);
     const imagePositions = g.input(FUYU_IO.imagePositions, OnnxDataType.INT64, ['P']);
@@ -346,7 +383,10 @@ export class Fuyu {
     if (kind === 'prefill') {
       const patches = g.input(FUYU_IO.imagePatches, OnnxDataType.FLOAT, ['P', this.patchLength]);
       textRows = g.input(FUYU_IO.textStart, OnnxDataType.INT64, [1]);
-      h = this.embeddings(g, inputIds, patches, imagePositions);
+      const tokens = quantized
+        ? g.input(FUYU_IO.tokenEmbeddings, OnnxDataType.FLOAT, [T, D])
+        : g.op('Gather', [g.weight(this.lm.get('embed_tokens.weight')), inputIds], { axis: 0 }); // [S, D]
+      h = this.embeddings(g, w, tokens, patches, imagePositions);
       pastLength = scalarZero;
     } else {
       for (let i = 0; i < L; i++) {
@@ -355,7 +395,9 @@ export class Fuyu {
           value: g.input(FUYU_IO.pastValue(i), OnnxDataType.FLOAT, ['past', D]),
         });
       }
-      h = g.op('Gather', [g.weight(this.lm.get('embed_tokens.weight')), inputIds], { axis: 0 }, { name: 'hidden_states.0' }); // [T, D]
+      h = quantized
+        ? g.op('Identity', [g.input(FUYU_IO.tokenEmbeddings, OnnxDataType.FLOAT, [T, D])], undefined, { name: 'hidden_states.0' })
+        : g.op('Gather', [g.weight(this.lm.get('embed_tokens.weight')), inputIds], { axis: 0 }, { name: 'hidden_states.0' }); // [T, D]
       pastLength = g.op('Gather', [g.op('Shape', [past[0]!.key]), scalarZero]); // scalar past
     }
     if (full) g.output(h, OnnxDataType.FLOAT, [T, D]);
@@ -369,7 +411,7 @@ export class Fuyu {
     for (let i = 0; i < L; i++) {
       h = g.scoped(`layer.${i}`, () => {
         const chunks = kind === 'prefill' && !full ? PREFILL_QUERY_CHUNKS : undefined;
-        const out = this.decoderLayer(g, h, i, { mask, rotary, past: past[i], imagePositions, textRows, full, chunks, count });
+        const out = this.decoderLayer(g, w, h, i, { mask, rotary, past: past[i], imagePositions, textRows, full, chunks, count });
         g.output(out.presentKey, OnnxDataType.FLOAT, [keys, D]);
         g.output(out.presentValue, OnnxDataType.FLOAT, [keys, D]);
         g.output(out.imageAttentions, OnnxDataType.FLOAT, [H, 'text_rows', 'P']);
@@ -382,19 +424,18 @@ export class Fuyu {
 
     // transformers returns the *normed* final state as the last hidden state (SPEC §2.7).
     const lm = this.lm;
-    const normed = layerNorm(g, h, lm.get('final_layernorm.weight'), lm.get('final_layernorm.bias'), cfg.layer_norm_eps, full ? `hidden_states.${L}` : undefined);
+    const normed = layerNorm(g, h, w.ref(lm, 'final_layernorm.weight'), w.ref(lm, 'final_layernorm.bias'), cfg.layer_norm_eps, full ? `hidden_states.${L}` : undefined);
     if (full) g.output(normed, OnnxDataType.FLOAT, [T, D]);
-    const lmHead = this.top.get('lm_head.weight');
     const last = g.op('Slice', [normed, g.ints('last', [-1]), g.ints('end', [Number.MAX_SAFE_INTEGER]), g.ints('axis0', [0])]); // [1, D]
-    g.output(linear(g, last, lmHead, undefined, FUYU_IO.nextTokenLogits), OnnxDataType.FLOAT, [1, V]);
-    if (full) g.output(linear(g, normed, lmHead, undefined, 'logits'), OnnxDataType.FLOAT, [T, V]);
-    return g.build(undefined, { model_type: 'fuyu', graph: `${kind}-${detail}` });
+    g.output(w.linear(g, last, this.top, 'lm_head', { bias: false, name: FUYU_IO.nextTokenLogits }), OnnxDataType.FLOAT, [1, V]);
+    if (full) g.output(w.linear(g, normed, this.top, 'lm_head', { bias: false, name: 'logits' }), OnnxDataType.FLOAT, [T, V]);
+    const weights = quantized ? `int${quantized.spec.bits}` : 'checkpoint';
+    return g.build(quantized ? QUANTIZED_OPSETS : undefined, { model_type: 'fuyu', graph: `${kind}-${detail}`, weights });
   }
 
   /** Token embeddings with the patch embeddings written over the placeholder rows → hidden_states.0 [S, D]. */
-  private embeddings(g: GraphBuilder, inputIds: Value, patches: Value, imagePositions: Value): Value {
-    const tokens = g.op('Gather', [g.weight(this.lm.get('embed_tokens.weight')), inputIds], { axis: 0 }); // [S, D]
-    const projected = linear(g, patches, this.top.get('vision_embed_tokens.weight'), this.top.get('vision_embed_tokens.bias')); // [P, D]
+  private embeddings(g: GraphBuilder, w: FuyuWeights, tokens: Value, patches: Value, imagePositions: Value): Value {
+    const projected = w.linear(g, patches, this.top, 'vision_embed_tokens'); // [P, D]
     const rows = g.op('Unsqueeze', [imagePositions, g.ints('last_axis', [-1])]); // [P, 1]
     return g.op('ScatterND', [tokens, rows, projected], undefined, { name: 'hidden_states.0' }); // [S, D]
   }
@@ -436,6 +477,7 @@ export class Fuyu {
   /** One Persimmon layer: h + dense(Attn(LN(h))), then + MLP(LN(·)); returns the cache and attention views too. */
   private decoderLayer(
     g: GraphBuilder,
+    w: FuyuWeights,
     h: Value,
     i: number,
     ctx: {
@@ -458,16 +500,17 @@ export class Fuyu {
     const dh = this.headDim;
     const eps = cfg.layer_norm_eps;
 
-    const u = layerNorm(g, h, lm.get(`${l}.input_layernorm.weight`), lm.get(`${l}.input_layernorm.bias`), eps);
-    const fused = linear(g, u, lm.get(`${l}.self_attn.query_key_value.weight`), lm.get(`${l}.self_attn.query_key_value.bias`)); // [T, 3D]
+    const norm = (x: Value, prefix: string): Value => layerNorm(g, x, w.ref(lm, `${prefix}.weight`), w.ref(lm, `${prefix}.bias`), eps);
+    const u = norm(h, `${l}.input_layernorm`);
+    const fused = w.linear(g, u, lm, `${l}.self_attn.query_key_value`); // [T, 3D]
     // Rows are head-interleaved: head g owns [q(dh) | k(dh) | v(dh)] (SPEC §5.5).
     const perHead = g.op('Reshape', [fused, g.ints('split_qkv', [0, H, 3, dh])]); // [T, H, 3, dh]
     const part = (slot: number): Value => g.op('Gather', [perHead, g.constant(`slot${slot}`, BigInt64Array.of(BigInt(slot)), [])], { axis: 2 }); // [T, H, dh]
     let q = part(0);
     let k = part(1);
     if (cfg.qk_layernorm) {
-      q = layerNorm(g, q, lm.get(`${l}.self_attn.q_layernorm.weight`), lm.get(`${l}.self_attn.q_layernorm.bias`), eps); // per head, over dh
-      k = layerNorm(g, k, lm.get(`${l}.self_attn.k_layernorm.weight`), lm.get(`${l}.self_attn.k_layernorm.bias`), eps);
+      q = norm(q, `${l}.self_attn.q_layernorm`); // per head, over dh
+      k = norm(k, `${l}.self_attn.k_layernorm`);
     }
     q = this.applyRotary(g, q, ctx.rotary);
     k = this.applyRotary(g, k, ctx.rotary);
@@ -498,16 +541,38 @@ export class Fuyu {
         : probs;
       imageAttentions = g.op('Gather', [textProbs, ctx.imagePositions], { axis: 2 }, { name: FUYU_IO.imageAttentions(i) }); // [H, text rows, P]
     }
-    const attnOut = linear(g, context, lm.get(`${l}.self_attn.dense.weight`), lm.get(`${l}.self_attn.dense.bias`));
+    const attnOut = w.linear(g, context, lm, `${l}.self_attn.dense`);
     const h1 = g.op('Add', [h, attnOut]);
 
     const imageAttentionsMean = g.op('ReduceMean', [imageAttentions], { axes: [0], keepdims: 0 }, { name: FUYU_IO.imageAttentionsMean(i) }); // [text rows, P]
 
-    const y = layerNorm(g, h1, lm.get(`${l}.post_attention_layernorm.weight`), lm.get(`${l}.post_attention_layernorm.bias`), eps);
-    const mlp = activation(g, linear(g, y, lm.get(`${l}.mlp.dense_h_to_4h.weight`), lm.get(`${l}.mlp.dense_h_to_4h.bias`)), cfg.hidden_act);
-    const out = linear(g, mlp, lm.get(`${l}.mlp.dense_4h_to_h.weight`), lm.get(`${l}.mlp.dense_4h_to_h.bias`));
+    const y = norm(h1, `${l}.post_attention_layernorm`);
+    const mlp = activation(g, w.linear(g, y, lm, `${l}.mlp.dense_h_to_4h`), cfg.hidden_act);
+    const out = w.linear(g, mlp, lm, `${l}.mlp.dense_4h_to_h`);
     const hidden = g.op('Add', [h1, out], undefined, { name: ctx.full && i < cfg.num_hidden_layers - 1 ? `hidden_states.${i + 1}` : undefined });
     return { hidden, presentKey, presentValue, probs, imageAttentions, imageAttentionsMean };
+  }
+}
+
+/**
+ * Where a graph's weights come from: the checkpoint's own tensors (computed in fp32), or a
+ * quantised cache, whose planned linears become MatMulNBits and whose float32 copies replace every
+ * other tensor (one external-data folder).
+ */
+class FuyuWeights {
+  constructor(private readonly quantized: QuantizedWeights | undefined) {}
+
+  ref(view: CheckpointView, canonical: string): WeightRef {
+    const stored = view.get(canonical);
+    return this.quantized ? this.quantized.describe(stored.name) : stored;
+  }
+
+  /** `x · Wᵀ + b` for the Linear `prefix` (`prefix.weight`, `prefix.bias`). */
+  linear(g: GraphBuilder, x: Value, view: CheckpointView, prefix: string, options: { bias?: boolean; name?: string } = {}): Value {
+    const weight = view.get(`${prefix}.weight`);
+    const bias = options.bias === false ? undefined : view.get(`${prefix}.bias`);
+    if (this.quantized?.isQuantized(weight.name)) return this.quantized.linear(g, x, weight.name, bias?.name, options.name);
+    return linear(g, x, this.ref(view, `${prefix}.weight`), bias && this.ref(view, `${prefix}.bias`), options.name);
   }
 }
 

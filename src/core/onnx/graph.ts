@@ -115,12 +115,7 @@ export class GraphBuilder {
   weight(ref: WeightRef): Value {
     const cached = this.weightValues.get(ref.name);
     if (cached) return cached;
-    const dir = path.dirname(ref.file);
-    if (this.externalDataDir === undefined) this.externalDataDir = dir;
-    if (dir !== this.externalDataDir) {
-      // ORT resolves every external-data location against one folder and refuses `..`.
-      throw new Error(`weights of one model must live in one folder: ${ref.file} is not in ${this.externalDataDir}`);
-    }
+    const location = this.externalLocation(ref.file);
     const dataType = ONNX_FLOAT_TYPES[ref.dtype];
     if (dataType === undefined) {
       throw new UserError(`tensor '${ref.name}' is stored as ${ref.dtype}; model weights must be F32, F16 or BF16.`, ref.file);
@@ -130,11 +125,37 @@ export class GraphBuilder {
       name,
       dataType,
       dims: ref.shape,
-      external: { location: path.basename(ref.file), offset: ref.byteOffset, length: ref.byteLength },
+      external: { location, offset: ref.byteOffset, length: ref.byteLength },
     });
     const value = ref.dtype === 'F32' ? name : this.op('Cast', [name], { to: OnnxDataType.FLOAT });
     this.weightValues.set(ref.name, value);
     return value;
+  }
+
+  /**
+   * An initializer of any element type (e.g. packed 4-bit blocks as UINT8) whose bytes lie at
+   * `ref.byteOffset` in `ref.file`, used as stored: no Cast. `ref.file` must be a real path in the
+   * same folder as every other external weight of the graph; `ref.dtype` is not consulted.
+   */
+  externalTensor(ref: WeightRef, dataType: OnnxDataType): Value {
+    const cached = this.weightValues.get(ref.name);
+    if (cached) return cached;
+    const location = this.externalLocation(ref.file);
+    const name = this.claim(ref.name);
+    this.initializers.push({ name, dataType, dims: ref.shape, external: { location, offset: ref.byteOffset, length: ref.byteLength } });
+    this.weightValues.set(ref.name, name);
+    return name;
+  }
+
+  /** The external-data location of `file`, which must be in the graph's one weights folder. */
+  private externalLocation(file: string): string {
+    const dir = path.dirname(file);
+    if (this.externalDataDir === undefined) this.externalDataDir = dir;
+    if (dir !== this.externalDataDir) {
+      // ORT resolves every external-data location against one folder and refuses `..`.
+      throw new Error(`weights of one model must live in one folder: ${file} is not in ${this.externalDataDir}`);
+    }
+    return path.basename(file);
   }
 
   /** Appends one node with one output; `name` fixes the output's name (for graph outputs). */
