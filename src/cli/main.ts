@@ -4,6 +4,7 @@
  *   vision-inspector infer --model <dir or hub id> (--image <file> | --pixel-values <file.safetensors>) [--text <t>]... [--dump <out.safetensors>]
  *   vision-inspector models [--dir <folder>]
  *   vision-inspector search --model <clip> --image <file> (--target <t>... | --question <q>) [--dump <steps.json>]
+ *   vision-inspector report --model <dir or hub id> --image <file>... [--text <t>]... [--prompt <p>] --out <report.html>   (report.ts)
  *
  * Without --dump it prints a readable summary (ViT: top-5 labels; CLIP: the zero-shot table of
  * the --text labels); with --dump it writes every output under the names transformers uses,
@@ -29,6 +30,7 @@ import { CLIPSearchModel } from '../core/search/clip-search-model.js';
 import { foundTargets, searchTargets, targetsFromQuestion } from '../core/search/answer.js';
 import { describeResult, describeStep } from '../core/search/report.js';
 import { createFuyuRunner, inferFuyu } from './fuyu.js';
+import { REPORT_USAGE, report } from './report.js';
 
 const USAGE = `Usage:
   vision-inspector infer --model <model folder or hub id> (--image <image> | --pixel-values <inputs.safetensors>)
@@ -75,7 +77,9 @@ const USAGE = `Usage:
   phrases; --dump writes every step (boxes, heatmaps, scores, queue) as JSON. --min-size is
   the smallest sub-image side searched (default 224), --resolution the side crops are
   resized to (default the model's image_size), --batch-size crops per model run (default 8).
-  The thresholds are uncalibrated defaults (see src/core/search/clip-search-model.ts).`;
+  The thresholds are uncalibrated defaults (see src/core/search/clip-search-model.ts).
+
+${REPORT_USAGE}`;
 
 /** Where converted graphs are kept between runs (they hold no weights, only structure). */
 function defaultCacheDir(): string {
@@ -430,6 +434,9 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       case 'search':
         await search(rest);
+        return 0;
+      case 'report':
+        await report(rest, { resolveModel, graphCacheDir: defaultCacheDir(), quantizedDir: defaultQuantizedDir() });
         return 0;
       case undefined:
       case '-h':

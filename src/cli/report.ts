@@ -1,0 +1,511 @@
+/**
+ * `vision-inspector report`: the inspector's views as one self-contained HTML page (static
+ * figures, method cards), for sharing results outside VS Code.
+ *
+ * ViT/CLIP: input with patch grid; top labels (ViT) or zero-shot bars and phrase heatmaps (CLIP,
+ * --text); [CLS] attention per layer and its rollout; patch-embedding filters with their response
+ * maps and their principal components; position-embedding similarity; mean attention distance
+ * over every --image. Fuyu: the answer to --prompt, the token layout, the answer token's attention
+ * to the image per layer, and the patch-projection filters. All: the classic-kernel gallery.
+ *
+ * The page is written atomically (temp file + rename) and never into the model's folder.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { check, UserError } from '../core/errors.js';
+import { InferenceEngine, type TensorData } from '../core/engine/client.js';
+import { decodeImage, type DecodedImage } from '../core/image/decode.js';
+import { preprocess, preprocessFuyu, resolveImageProcessorConfig, type ImageProcessorKind } from '../core/image/preprocess.js';
+import { resizeRGB8 } from '../core/image/resample.js';
+import type { RgbImage } from '../core/image/types.js';
+import {
+  CLASSIC_FILTERS, applyClassicFilter, applyKernel, classicKernel, displayMappingFor, embossKernel, gaussianKernel, laplacianKernel,
+  sobelXKernel, stackKernels, toDisplayRgb, toFloatImage, LUMA_601, type ApplyOptions, type Kernel,
+} from '../core/image/kernels.js';
+import { GraphCache } from '../core/onnx/cache.js';
+import { ModelRunner, openModel, topK, type LoadedModel } from '../core/models/runner.js';
+import type { LoadedCLIP } from '../core/models/clip-runner.js';
+import type { LoadedFuyu } from '../core/models/fuyu-runner.js';
+import type { PatchGrid } from '../core/models/vit.js';
+import { FUYU_IO } from '../core/models/fuyu.js';
+import { AttentionDistanceAccumulator } from '../core/analysis/attention-distance.js';
+import { clsAttentionMap, clsRolloutMaps } from '../core/analysis/attention-maps.js';
+import { filterTiles, patchResponses, rankByEnergy, readPatchEmbeddingFilters, vectorTile, type PatchEmbeddingFilters } from '../core/analysis/patch-embedding.js';
+import { principalComponents } from '../core/analysis/pca.js';
+import { positionSimilarity, readPositionTable, resizePositionTable, type PositionTable } from '../core/analysis/position-embedding.js';
+import { DEFAULT_ROLLOUT_OPTIONS } from '../core/analysis/rollout.js';
+import { createFuyuRunner, DEFAULT_MAX_NEW_TOKENS } from './fuyu.js';
+import {
+  attentionDistancePlot, barsHtml, colorGrid, escapeHtml, figure, heatmapOverlay, imgTag, mosaic, patchGridSvg, rangeOf, reportPage, upscale,
+  type ReportSection,
+} from './report-html.js';
+
+export const REPORT_USAGE = `  vision-inspector report --model <model> --image <image> [--image <more images>]... --out <report.html>
+                          [--text <label>]... [--template <prompt>] [--prompt <prompt>]
+                          [--max-new-tokens <n>] [--weights fp32|int8|int4] [--threads <n>] [--no-cache]
+
+  A self-contained HTML page (no scripts, no external requests) with the inspector's views as
+  static figures, each with its method card. The first --image is the one shown; mean attention
+  distance averages over all of them. CLIP: --text gives the zero-shot labels and heatmap
+  phrases (--template e.g. "a photo of a {}."). Fuyu: --prompt (default: a caption prompt).`;
+
+/** What main.ts shares with the command (its model resolution and cache folders). */
+export interface ReportContext {
+  resolveModel(ref: string): Promise<string>;
+  graphCacheDir: string | undefined;
+  quantizedDir: string;
+}
+
+/** Patch-embedding filters shown in the mosaic (ViT-L has 1024); PCA components shown (the paper shows 28). */
+const MAX_FILTER_TILES = 256;
+const PCA_COMPONENTS = 28;
+const RESPONSE_MAPS = 8;
+const DEFAULT_FUYU_PROMPT = 'Generate a coco-style caption.\n';
+/** Longest side of the image the kernel gallery filters (the explorer's lesson needs no more). */
+const KERNEL_GALLERY_SIDE = 256;
+
+export async function report(argv: string[], context: ReportContext): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      image: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      text: { type: 'string', multiple: true },
+      template: { type: 'string' },
+      prompt: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      weights: { type: 'string' },
+      threads: { type: 'string' },
+      'no-cache': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  check(values.model && values.image && values.image.length > 0 && values.out, 'report needs --model, --image and --out.', undefined, REPORT_USAGE);
+  const out = path.resolve(values.out);
+  const outDir = path.dirname(out);
+  check(fs.existsSync(outDir) && fs.statSync(outDir).isDirectory(), 'does not exist; --out writes into an existing folder.', outDir);
+  const threads = values.threads === undefined ? undefined : Number(values.threads);
+  check(threads === undefined || (Number.isInteger(threads) && threads > 0), `--threads must be a positive integer, got "${values.threads}".`);
+  const template = values.template;
+  check(template === undefined || template.includes('{}'), `--template "${template}" has no {} where the text goes.`);
+
+  const loaded = await openModel(await context.resolveModel(values.model));
+  check(!isInside(fs.realpathSync(outDir), loaded.checkpoint.dir), 'is inside the model folder; the report is never written there.', out,
+    'Choose another --out folder.');
+  check(loaded.kind === 'clip' || !values.text, `is a ${loaded.kind} model; --text is for CLIP models.`, loaded.checkpoint.dir);
+  check(loaded.kind === 'fuyu' || (values.prompt === undefined && values['max-new-tokens'] === undefined && values.weights === undefined),
+    `is a ${loaded.kind} model; --prompt, --max-new-tokens and --weights are for Fuyu models.`, loaded.checkpoint.dir);
+  const files = values.image.map((f) => path.resolve(f));
+  const images = await Promise.all(files.map((f) => decodeImage(f)));
+
+  const engine = InferenceEngine.create({ threads });
+  let sections: ReportSection[];
+  try {
+    const runner = new ModelRunner(engine, new GraphCache(values['no-cache'] ? undefined : context.graphCacheDir));
+    const controller = new AbortController();
+    const onSigint = (): void => controller.abort();
+    process.once('SIGINT', onSigint);
+    try {
+      sections = loaded.kind === 'fuyu'
+        ? await fuyuSections(runner, loaded, images[0]!, { ...values, quantizedDir: context.quantizedDir }, controller.signal)
+        : await visionSections(runner, loaded, images, { texts: values.text ?? [], template }, controller.signal);
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  } finally {
+    await engine.dispose();
+  }
+  sections.push(await kernelGallery(images[0]!));
+  const subtitle = `${escapeHtml(path.basename(loaded.checkpoint.dir))} (${escapeHtml(loaded.checkpoint.modelType ?? loaded.kind)}) on ${files.map((f) => escapeHtml(path.basename(f))).join(', ')}`;
+  await writeAtomically(out, reportPage(`Vision Inspector report: ${path.basename(files[0]!)}`, subtitle, sections));
+  console.log(`wrote ${out}`);
+}
+
+function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** Temp file beside the target, then rename: readers never see half a page, a failure leaves no file. */
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    await fs.promises.writeFile(tmp, text);
+    await fs.promises.rename(tmp, file);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    throw new UserError(`cannot write the report (${(err as Error).message}).`, file);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ViT and CLIP
+
+interface VisionInput {
+  pixelValues: TensorData;
+  height: number;
+  width: number;
+  /** The model input as 8-bit RGB (normalisation undone), so the patch grid sits exactly on it. */
+  display: RgbImage;
+}
+
+function visionInput(loaded: LoadedModel, image: DecodedImage): VisionInput {
+  const kind = loaded.kind as ImageProcessorKind;
+  const file = path.join(loaded.checkpoint.dir, 'preprocessor_config.json');
+  const config = loaded.checkpoint.preprocessorConfig ?? {};
+  const processed = preprocess(image, config, { kind, file });
+  const [, , height, width] = processed.shape;
+  return {
+    pixelValues: { type: 'float32', dims: processed.shape, data: processed.pixelValues },
+    height,
+    width,
+    display: undoNormalization(processed.pixelValues, height, width, resolveImageProcessorConfig(config, { kind, file }), 'chw'),
+  };
+}
+
+/** x = (v·std + mean) / rescale, rounded to 8 bits; `layout` of the values: CHW planes or HWC patches. */
+function undoNormalization(values: Float32Array, height: number, width: number, processor: ReturnType<typeof resolveImageProcessorConfig>, layout: 'chw' | 'hwc'): RgbImage {
+  const data = new Uint8Array(height * width * 3);
+  const scale = processor.rescaleFactor ?? 1;
+  for (let c = 0; c < 3; c++) {
+    const mean = processor.normalize?.mean[c] ?? 0;
+    const std = processor.normalize?.std[c] ?? 1;
+    for (let i = 0; i < height * width; i++) {
+      const v = layout === 'chw' ? values[c * height * width + i]! : values[i * 3 + c]!;
+      data[i * 3 + c] = Math.min(255, Math.max(0, Math.round((v * std + mean) / scale)));
+    }
+  }
+  return { width, height, data };
+}
+
+/** Display scale: small inputs (tiny test models) enlarged to about 256 px. */
+function displayScale(height: number, width: number): number {
+  return Math.max(1, Math.round(256 / Math.max(height, width)));
+}
+
+interface VisionRun {
+  grid: PatchGrid;
+  heads: number;
+  /** attentions.{i} per layer, [heads, N, N]. */
+  attentions: Float32Array[];
+}
+
+async function runVision(runner: ModelRunner, loaded: LoadedModel, pixelValues: TensorData, signal: AbortSignal): Promise<VisionRun> {
+  if (loaded.kind === 'vit') {
+    const L = loaded.model.config.num_hidden_layers;
+    const fetches = Array.from({ length: L }, (_, i) => `attentions.${i}`);
+    const run = await runner.runViT(loaded, pixelValues, { fetches, signal });
+    return { grid: run.grid, heads: loaded.model.config.num_attention_heads, attentions: fetches.map((n) => run.tensors[n]!.data as Float32Array) };
+  }
+  const clip = loaded as LoadedCLIP;
+  const L = clip.model.config.vision_config.num_hidden_layers;
+  const fetches = Array.from({ length: L }, (_, i) => `vision_model.attentions.${i}`);
+  const run = await runner.clip(clip).runVision(pixelValues, { fetches, signal });
+  return { grid: run.grid, heads: clip.model.config.vision_config.num_attention_heads, attentions: fetches.map((n) => run.tensors[n]!.data as Float32Array) };
+}
+
+async function visionSections(runner: ModelRunner, loaded: LoadedModel, images: DecodedImage[], args: { texts: string[]; template?: string }, signal: AbortSignal): Promise<ReportSection[]> {
+  const input = visionInput(loaded, images[0]!);
+  const run = await runVision(runner, loaded, input.pixelValues, signal);
+  const { grid } = run;
+  const scale = displayScale(input.height, input.width);
+  const shown = upscale(input.display, scale);
+  const sections: ReportSection[] = [];
+
+  sections.push({
+    id: 'input',
+    title: 'Input and patch grid',
+    body: figure(await patchGridSvg(input.display, grid.rows, grid.cols, grid.patchSize, scale), `${input.width}×${input.height} model input, ${grid.rows}×${grid.cols} patches of ${grid.patchSize} px, ${grid.prefixTokens} prefix token(s)`),
+    method: `<p>The image after the checkpoint's <code>preprocessor_config.json</code> (resize${loaded.kind === 'clip' ? ', centre crop' : ''}, rescale, normalise; normalisation undone for display). Patch (r, c) is token ${grid.prefixTokens} + r·${grid.cols} + c; pixels past the last whole patch are not seen by the model.</p>`,
+  });
+
+  sections.push(loaded.kind === 'vit' ? await vitLabels(runner, loaded, input, signal) : await clipViews(runner, loaded as LoadedCLIP, input, grid, shown, scale, args, signal));
+  sections.push(await attentionSection(run, input, shown, scale));
+
+  const filters = await readPatchEmbeddingFilters(loaded);
+  sections.push(await filterSection(filters, input, shown, scale));
+  sections.push(await pcaSection(filters));
+  sections.push(await positionSection(await readPositionTable(loaded), grid));
+  sections.push(await distanceSection(runner, loaded, images, run, signal));
+  return sections;
+}
+
+async function vitLabels(runner: ModelRunner, loaded: LoadedModel & { kind: 'vit' }, input: VisionInput, signal: AbortSignal): Promise<ReportSection> {
+  const run = await runner.runViT(loaded, input.pixelValues, { fetches: loaded.model.labels.length > 0 ? ['logits'] : [], signal });
+  const logits = run.tensors.logits;
+  const body = logits
+    ? barsHtml(topK(logits.data as Float32Array, loaded.model.labels, 5).map((t) => ({ label: t.label, value: t.probability, note: `logit ${t.logit.toFixed(3)}` })))
+    : '<p class="note">This checkpoint has no classification head (no classifier.weight).</p>';
+  return {
+    id: 'labels',
+    title: 'Top labels',
+    body,
+    method: '<span class="formula">p(y | x) = softmax(W·LN(h_L[CLS]) + b)_y</span><p>The five highest logits of the classifier on the final [CLS] state, with their softmax probabilities over all labels (id2label of config.json).</p>',
+  };
+}
+
+async function clipViews(runner: ModelRunner, loaded: LoadedCLIP, input: VisionInput, grid: PatchGrid, shown: RgbImage, scale: number, args: { texts: string[]; template?: string }, signal: AbortSignal): Promise<ReportSection> {
+  const method = `<span class="formula">p(t | x) = softmax_t(exp(s)·cos(f(x), g(t)))</span><p>Zero-shot: image and text embeddings, unit length, logit scale exp(s) of the checkpoint${args.template ? `, prompt template <code>${escapeHtml(args.template)}</code>` : ''}. Heatmap: per patch, cos(MaskCLIP patch embedding, text embedding) — the value path of the last block projected like [CLS] (SPEC §4.8) — coloured min…max of each map.</p>`;
+  if (!loaded.model.hasText || args.texts.length === 0) {
+    return { id: 'clip', title: 'CLIP zero-shot and heatmaps', body: '<p class="note">No --text given (or no text tower): pass labels with --text to get zero-shot probabilities and phrase heatmaps.</p>', method };
+  }
+  const clip = runner.clip(loaded);
+  const templates = args.template ? [args.template] : undefined;
+  const scores = await clip.zeroShot(input.pixelValues, args.texts, { templates, signal });
+  const maps = await clip.heatmaps(input.pixelValues, args.texts, { templates, signal });
+  const figures = await Promise.all(maps.maps.map(async (m) => {
+    const r = rangeOf(m.similarity);
+    return figure(await imgTag(heatmapOverlay(shown, m.similarity, grid.rows, grid.cols, grid.patchSize * scale, r), `heatmap: ${m.text}`),
+      `“${escapeHtml(m.text)}”: cos ${r.min.toFixed(3)} … ${r.max.toFixed(3)}`);
+  }));
+  return {
+    id: 'clip',
+    title: 'CLIP zero-shot and heatmaps',
+    body: barsHtml(scores.map((s) => ({ label: s.label, value: s.probability, note: `logit ${s.logit.toFixed(3)}` }))) + figures.join(''),
+    method,
+  };
+}
+
+async function attentionSection(run: VisionRun, input: VisionInput, shown: RgbImage, scale: number): Promise<ReportSection> {
+  const { grid, heads, attentions } = run;
+  const p = grid.patchSize * scale;
+  const raw = await Promise.all(attentions.map(async (a, l) => figure(await imgTag(heatmapOverlay(shown, clsAttentionMap(a, heads, grid), grid.rows, grid.cols, p), `layer ${l + 1} attention`), `layer ${l + 1}`)));
+  const rolled = clsRolloutMaps(attentions, heads, grid, DEFAULT_ROLLOUT_OPTIONS);
+  const roll = await Promise.all(rolled.map(async (m, l) => figure(await imgTag(heatmapOverlay(shown, m, grid.rows, grid.cols, p), `rollout through layer ${l + 1}`), `through layer ${l + 1}`)));
+  return {
+    id: 'attention',
+    title: 'Attention maps',
+    body: `<h3>[CLS] attention, mean over ${heads} heads</h3>${raw.join('')}<h3>Attention rollout of [CLS]</h3>${roll.join('')}`,
+    method: `<span class="formula">a_ℓ(p) = (1/H) Σ_h A_ℓ[h, CLS, p]</span><span class="formula">R_ℓ = Ã_ℓ ··· Ã_1,  Ã = rownorm((mean_h A + I) / 2)</span><p>Raw: the [CLS] query's attention probabilities at each patch key, averaged over heads. Rollout (Abnar &amp; Zuidema 2020): head fusion mean, discard ratio 0, identity for the residual, rows renormalised; row [CLS] of R_ℓ at the patches. Each map coloured min…max (inferno) over its patches, blended at 60 % on the input.</p>`,
+  };
+}
+
+async function filterSection(filters: PatchEmbeddingFilters, input: VisionInput, shown: RgbImage, scale: number): Promise<ReportSection> {
+  const responses = patchResponses(input.pixelValues.data as Float32Array, input.height, input.width, filters);
+  const ranked = rankByEnergy(responses);
+  const tiles = filterTiles(filters, 'minmax');
+  const tileScale = Math.max(1, Math.round(32 / filters.patchSize));
+  const shownTiles = ranked.slice(0, MAX_FILTER_TILES).map((r) => upscale(tiles[r.channel]!, tileScale));
+  const cells = responses.rows * responses.cols;
+  const p = filters.patchSize * scale;
+  const maps = await Promise.all(ranked.slice(0, RESPONSE_MAPS).map(async (r) => {
+    const map = responses.maps.subarray(r.channel * cells, (r.channel + 1) * cells);
+    const range = rangeOf(map);
+    const tile = upscale(tiles[r.channel]!, Math.max(1, Math.round(shown.height / filters.patchSize / 2)));
+    return figure(`${await imgTag(tile, `filter ${r.channel}`)} ${await imgTag(heatmapOverlay(shown, map, responses.rows, responses.cols, p, range, 0.85), `response of filter ${r.channel}`)}`,
+      `channel ${r.channel}: energy ${r.energy.toPrecision(3)}, response ${range.min.toFixed(2)} … ${range.max.toFixed(2)}`);
+  }));
+  return {
+    id: 'filters',
+    title: 'Learned convolution: patch-embedding filters',
+    body: figure(await imgTag(mosaic(shownTiles, 16, 2), 'patch-embedding filters'), `${Math.min(filters.count, MAX_FILTER_TILES)} of ${filters.count} filters (${filters.patchSize}×${filters.patchSize}×3, <code>${escapeHtml(filters.tensor)}</code>), by response energy on this image, highest first`) +
+      `<h3>Response maps of the ${RESPONSE_MAPS} most energetic channels</h3>${maps.join('')}`,
+    method: `<span class="formula">r_d(i, j) = b_d + Σ_c Σ_u Σ_v w_d[c, v, u] · x[c, i·p + v, j·p + u]</span><p>The patch embedding is a convolution with kernel = stride = p = ${filters.patchSize} (a cross-correlation, as every deep-learning conv: no kernel flip), on the normalised pixels, before [CLS] and position embeddings are added${filters.bias ? '' : ' (no bias in this model)'}. Computed here from the weights. Energy = mean of r_d² over the patches. Tiles: each filter's own min → black, max → white, per filter (so tiles are not comparable in magnitude).</p>`,
+  };
+}
+
+async function pcaSection(filters: PatchEmbeddingFilters): Promise<ReportSection> {
+  const dims = 3 * filters.patchSize ** 2;
+  const k = Math.min(PCA_COMPONENTS, dims, filters.count - 1);
+  const pca = principalComponents(filters.weight, filters.count, dims, k);
+  const tileScale = Math.max(1, Math.round(32 / filters.patchSize));
+  const tiles = Array.from({ length: k }, (_, c) => upscale(vectorTile(pca.components, c * dims, filters.patchSize, 'minmax'), tileScale));
+  const explained = Array.from(pca.explainedRatio).reduce((a, b) => a + b, 0);
+  return {
+    id: 'pca',
+    title: 'Principal components of the filters (ViT paper, Fig. 7 left)',
+    body: figure(await imgTag(mosaic(tiles, 7, 2), 'principal components'), `first ${k} components, explaining ${(100 * explained).toFixed(1)} % of the filters' variance (first: ${(100 * pca.explainedRatio[0]!).toFixed(1)} %)`),
+    method: `<span class="formula">C = (W − w̄)ᵀ(W − w̄) / (D − 1),  C v_k = λ_k v_k</span><p>W: the ${filters.count} filters as rows of ${dims} values ([3, p, p] flattened), centred. Components by decreasing λ, each signed so its largest-magnitude entry is positive (as sklearn), shown as RGB tiles normalised min…max per component.</p>`,
+  };
+}
+
+async function positionSection(table: PositionTable & { prefixTokens: number }, grid: PatchGrid): Promise<ReportSection> {
+  const grids: PositionTable[] = [table];
+  if (grid.rows !== table.rows || grid.cols !== table.cols) grids.push(resizePositionTable(table, grid.rows, grid.cols));
+  const figures = await Promise.all(grids.map(async (t, i) => {
+    const sim = positionSimilarity(t);
+    const P = t.rows * t.cols;
+    const cell = Math.max(1, Math.round(96 / Math.max(t.rows, t.cols)));
+    const tiles = Array.from({ length: P }, (_, q) => upscale(colorGrid(sim.subarray(q * P, (q + 1) * P), t.rows, t.cols, { min: -1, max: 1 }), cell));
+    const what = i === 0 ? `trained ${t.rows}×${t.cols} grid` : `interpolated to this input's ${t.rows}×${t.cols} grid`;
+    return figure(await imgTag(mosaic(tiles, t.cols, Math.max(1, Math.round(cell / 2))), `position similarity, ${what}`), `${what}: tile (r, c) shows cos(e_(r,c), e_(r',c')) over all (r', c')`);
+  }));
+  return {
+    id: 'positions',
+    title: 'Position-embedding similarity (ViT paper, Fig. 7 centre)',
+    body: figure(await imgTag(upscale(colorGrid(Float32Array.from({ length: 64 }, (_, i) => -1 + (2 * i) / 63), 1, 64), 4), 'colour scale'), 'colour scale: −1 … 1 (viridis)') + figures.join(''),
+    method: `<span class="formula">s(i, j) = ⟨e_i, e_j⟩ / (‖e_i‖ ‖e_j‖)</span><p>e_i: the learned position embedding of patch i (prefix tokens left out). For an input whose grid differs from the trained one, the table is first resized as the model resizes it: PyTorch bicubic (A = −0.75, align_corners=False) to the target size.</p>`,
+  };
+}
+
+async function distanceSection(runner: ModelRunner, loaded: LoadedModel, images: DecodedImage[], first: VisionRun, signal: AbortSignal): Promise<ReportSection> {
+  const layers = first.attentions.length;
+  const acc = new AttentionDistanceAccumulator(layers, first.heads);
+  let maxDistance = 0;
+  for (let i = 0; i < images.length; i++) {
+    const run = i === 0 ? first : await runVision(runner, loaded, visionInput(loaded, images[i]!).pixelValues, signal);
+    run.attentions.forEach((a, l) => acc.add(l, a, run.grid));
+    maxDistance = Math.max(maxDistance, run.grid.patchSize * Math.hypot(run.grid.rows - 1, run.grid.cols - 1));
+  }
+  const summary = acc.summary();
+  return {
+    id: 'distance',
+    title: 'Mean attention distance (ViT paper, Fig. 7 right)',
+    body: figure(attentionDistancePlot(summary.distance, layers, first.heads, 0), `${summary.images} image(s); dots: heads, line: mean over heads. Largest possible distance here: ${maxDistance.toFixed(0)} px`),
+    method: `<span class="formula">d̄(ℓ, h) = mean_images mean_q Σ_k a(q,k)·‖c_q − c_k‖ / Σ_k a(q,k)</span><p>q, k over patches only: [CLS] (and DeiT's distillation token) excluded as queries and as keys, as in common reimplementations (keras-io), with each query's patch attention renormalised to sum 1. Distances between patch centres in model-input pixels (patch distance × patch size ${first.grid.patchSize}).</p>`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuyu
+
+interface FuyuArgs {
+  prompt?: string;
+  'max-new-tokens'?: string;
+  weights?: string;
+  quantizedDir: string;
+}
+
+async function fuyuSections(runner: ModelRunner, loaded: LoadedFuyu, image: DecodedImage, args: FuyuArgs, signal: AbortSignal): Promise<ReportSection[]> {
+  const maxNewTokens = args['max-new-tokens'] === undefined ? DEFAULT_MAX_NEW_TOKENS : Number(args['max-new-tokens']);
+  check(Number.isInteger(maxNewTokens) && maxNewTokens > 0, `--max-new-tokens must be a positive integer, got "${args['max-new-tokens']}".`);
+  const fuyu = createFuyuRunner(runner, loaded, args.weights, args.quantizedDir);
+  const file = path.join(loaded.checkpoint.dir, 'preprocessor_config.json');
+  const config = loaded.checkpoint.preprocessorConfig ?? {};
+  const processed = preprocessFuyu(image, config, { file });
+  const promptText = args.prompt ?? DEFAULT_FUYU_PROMPT;
+  const prompt = fuyu.prepare(processed, promptText, maxNewTokens);
+  const { layout } = prompt;
+  const L = fuyu.model.config.num_hidden_layers;
+  const attentionNames = Array.from({ length: L }, (_, i) => FUYU_IO.imageAttentionsMean(i));
+  const generation = await fuyu.generate(prompt, { maxNewTokens, signal, prefillFetches: attentionNames });
+
+  const { patchRows: rows, patchCols: cols, patchHeight: p } = processed;
+  const display = patchesToImage(processed.imagePatches, rows, cols, p, resolveImageProcessorConfig(config, { kind: 'fuyu', file }));
+  const scale = displayScale(display.height, display.width);
+  const shown = upscale(display, scale);
+  const tokens = loaded.tokenizer;
+  const promptIds = layout.inputIds.slice(layout.textStart);
+  const textTokens = promptIds.map((id) => tokens.idToToken(id) ?? `<${id}>`);
+
+  const sections: ReportSection[] = [{
+    id: 'answer',
+    title: 'Fuyu: answer and token layout',
+    body: `<p><b>Prompt:</b> ${escapeHtml(promptText)}</p><p><b>Answer:</b> ${escapeHtml(generation.text)} <small class="note">(${generation.newTokenIds.length} tokens, stopped by ${generation.stopped})</small></p>` +
+      figure(await patchGridSvg(display, rows, cols, p, scale), `${display.width}×${display.height} model input, ${rows}×${cols} patches of ${p} px`) +
+      figure(tokenLayoutSvg(rows, cols, textTokens), `the sequence as the model sees it: ${rows}×${cols} image tokens, ${rows} image-newline tokens, then ${textTokens.length} text tokens (${layout.inputIds.length} in all)`),
+    method: `<p>FuyuProcessor's sequence: each row of image-patch tokens (|SPEAKER| placeholders replaced by the linear projection of the patch) ends with an image-newline token (|NEWLINE|); then &lt;s&gt;, the prompt tokens and &lt;0x04&gt; (beginning of answer). Greedy decoding, at most ${maxNewTokens} new tokens, weights ${fuyu.weights}.</p>`,
+  }];
+
+  // image_attentions_mean.{i} is [text rows, P]; its last row is the beginning-of-answer token, whose output chose the first answer token.
+  const figures = await Promise.all(attentionNames.map(async (name, l) => {
+    const t = generation.prefill[name]!;
+    const P = rows * cols;
+    const last = (t.data as Float32Array).subarray(t.data.length - P);
+    return figure(await imgTag(heatmapOverlay(shown, last, rows, cols, p * scale), `layer ${l + 1}`), `layer ${l + 1}`);
+  }));
+  sections.push({
+    id: 'attention',
+    title: 'Attention of the answer token to the image',
+    body: figures.join(''),
+    method: `<span class="formula">a_ℓ(p) = (1/H) Σ_h A_ℓ[h, t, p]</span><p>t: the beginning-of-answer token (the last prompt position, whose output chose the first answer token); p over the image patches; mean over heads, per layer, coloured min…max per map.</p>`,
+  });
+  const filters = await readPatchEmbeddingFilters(loaded);
+  const dims = 3 * filters.patchSize ** 2;
+  const tiles = filterTiles(filters, 'minmax').slice(0, MAX_FILTER_TILES).map((t) => upscale(t, Math.max(1, Math.round(32 / filters.patchSize))));
+  const pcaK = Math.min(PCA_COMPONENTS, dims, filters.count - 1);
+  const pca = principalComponents(filters.weight, filters.count, dims, pcaK);
+  const pcaTiles = Array.from({ length: pcaK }, (_, c) => upscale(vectorTile(pca.components, c * dims, filters.patchSize, 'minmax'), Math.max(1, Math.round(32 / filters.patchSize))));
+  sections.push({
+    id: 'filters',
+    title: 'Patch projection filters and their principal components',
+    body: figure(await imgTag(mosaic(tiles, 16, 2), 'filters'), `${tiles.length} of ${filters.count} rows of <code>${escapeHtml(filters.tensor)}</code> as ${filters.patchSize}×${filters.patchSize} RGB tiles`) +
+      figure(await imgTag(mosaic(pcaTiles, 7, 2), 'principal components'), `first ${pcaK} principal components`),
+    method: `<p>Fuyu projects each flattened patch with a Linear layer — the same as a convolution with kernel = stride = patch size. Each row is reshaped to [3, p, p] and shown normalised min…max per tile; PCA as for ViT (centred, sign: largest entry positive). Fuyu has no learned patch position embeddings (rotary positions) and no [CLS], so the position-similarity and attention-distance views do not apply.</p>`,
+  });
+  return sections;
+}
+
+function patchesToImage(patches: Float32Array, rows: number, cols: number, p: number, processor: ReturnType<typeof resolveImageProcessorConfig>): RgbImage {
+  const width = cols * p;
+  const hwc = new Float32Array(rows * p * width * 3);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      for (let y = 0; y < p; y++) {
+        const src = ((r * cols + c) * p * p + y * p) * 3;
+        hwc.set(patches.subarray(src, src + p * 3), ((r * p + y) * width + c * p) * 3);
+      }
+    }
+  }
+  return undoNormalization(hwc, rows * p, width, processor, 'hwc');
+}
+
+/** Image-patch tokens row by row, each row ended by the newline token, then the text tokens. */
+function tokenLayoutSvg(rows: number, cols: number, textTokens: readonly string[]): string {
+  const cell = Math.max(6, Math.min(18, Math.floor(360 / (cols + 1))));
+  const width = Math.max((cols + 1) * cell, 360);
+  const textLines = Math.ceil(textTokens.length / 6);
+  const height = rows * cell + 12 + textLines * 20;
+  const parts: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) parts.push(`<rect x="${c * cell}" y="${r * cell}" width="${cell - 1}" height="${cell - 1}" fill="#3b528b"><title>patch (${r}, ${c})</title></rect>`);
+    parts.push(`<rect x="${cols * cell}" y="${r * cell}" width="${cell - 1}" height="${cell - 1}" fill="#e3562f"><title>image newline after row ${r}</title></rect>`);
+  }
+  textTokens.forEach((t, i) => {
+    const x = (i % 6) * (width / 6);
+    const y = rows * cell + 12 + Math.floor(i / 6) * 20;
+    parts.push(`<rect x="${x.toFixed(1)}" y="${y}" width="${(width / 6 - 3).toFixed(1)}" height="16" fill="#f0efe6" stroke="#bbb"/><text x="${(x + 3).toFixed(1)}" y="${y + 12}" class="tokens">${escapeHtml(t.length > 9 ? `${t.slice(0, 8)}…` : t)}</text>`);
+  });
+  return `<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="token layout">${parts.join('')}</svg>`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classic kernels
+
+async function kernelGallery(image: DecodedImage): Promise<ReportSection> {
+  const longest = Math.max(image.width, image.height);
+  const small = longest > KERNEL_GALLERY_SIDE
+    ? resizeRGB8(image, Math.max(1, Math.round((image.width * KERNEL_GALLERY_SIDE) / longest)), Math.max(1, Math.round((image.height * KERNEL_GALLERY_SIDE) / longest)), 'bilinear')
+    : image;
+  const scale = displayScale(small.height, small.width) > 1 ? 2 : 1;
+  const lum = toFloatImage(small, 'luminance');
+  const rgb = toFloatImage(small, 'rgb');
+  const options: ApplyOptions = { operation: 'convolution', border: 'reflect' };
+  const shownFor = async (result: ReturnType<typeof applyKernel>, kernel: Kernel | undefined, caption: string): Promise<string> => {
+    const mapping = displayMappingFor(kernel);
+    const display = toDisplayRgb(result, mapping);
+    return figure(await imgTag(upscale(display, scale), caption), `${escapeHtml(caption)} <small>(${mapping}${mapping === 'clamp' ? '' : `, scale ${display.scale.toFixed(1)}`})</small>${kernel && kernel.size <= 3 ? `<br><code>${kernelText(kernel)}</code>` : ''}`);
+  };
+  const gallery: string[] = [];
+  for (const id of CLASSIC_FILTERS) {
+    const kernel = classicKernel(id, { sigma: 1.5 });
+    gallery.push(await shownFor(applyClassicFilter(lum, id, { sigma: 1.5 }, options), kernel, kernel?.name ?? 'gradient magnitude √(Gx² + Gy²)'));
+  }
+  const colour = [
+    await shownFor(applyKernel(rgb, gaussianKernel(1.5), options), gaussianKernel(1.5), 'Gaussian blur σ=1.5, per RGB channel'),
+    await shownFor(applyClassicFilter(rgb, 'sharpen', {}, options), classicKernel('sharpen'), 'sharpen, per RGB channel'),
+  ];
+  const flips: string[] = [];
+  for (const kernel of [embossKernel(), sobelXKernel()]) {
+    flips.push(await shownFor(applyKernel(lum, kernel, options), kernel, `${kernel.name}, convolution`));
+    flips.push(await shownFor(applyKernel(lum, kernel, { ...options, operation: 'correlation' }), kernel, `${kernel.name}, cross-correlation`));
+  }
+  const log = stackKernels(gaussianKernel(1.5), laplacianKernel());
+  const stacked = [
+    await shownFor(applyKernel(applyKernel(lum, gaussianKernel(1.5), options), laplacianKernel(), options), log, 'Gaussian σ=1.5, then Laplacian (stacked: Laplacian of Gaussian)'),
+  ];
+  return {
+    id: 'kernels',
+    title: 'Classic kernels',
+    body: `<h3>On luminance</h3>${gallery.join('')}<h3>Per RGB channel</h3>${colour.join('')}<h3>Convolution vs cross-correlation (asymmetric kernels)</h3>${flips.join('')}<h3>Stacking two kernels</h3>${stacked.join('')}`,
+    method: `<span class="formula">g(x, y) = Σ_v Σ_u k(u, v) · f(x − u, y − v)</span><p>True convolution (the kernel flipped), border <b>reflect</b> (mirrored without repeating the edge pixel). Cross-correlation, what deep-learning conv layers compute, is Σ k(u, v) f(x + u, y + v): the same for kernels symmetric under a 180° turn, mirrored for the others (emboss lit from the other side, Sobel edges of opposite sign). Luminance Y = ${LUMA_601[0]} R + ${LUMA_601[1]} G + ${LUMA_601[2]} B (ITU-R BT.601, as PIL convert("L"), unrounded). Image: ${small.width}×${small.height}. Display: clamp = value clamped to 0…255; signed = 0 at mid-grey, ±max|g| at white/black; magnitude = 0 black … max white.</p>`,
+  };
+}
+
+function kernelText(kernel: Kernel): string {
+  const rows: string[] = [];
+  for (let v = 0; v < kernel.size; v++) rows.push(Array.from(kernel.weights.subarray(v * kernel.size, (v + 1) * kernel.size), (w) => (Number.isInteger(w) ? String(w) : w.toFixed(3))).join(' '));
+  return `[${rows.join('; ')}]`;
+}
