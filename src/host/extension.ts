@@ -1,77 +1,67 @@
 /**
- * Extension entry point. Inference runs in the engine's worker thread, so the extension host
- * stays responsive; this file only wires commands, progress and the log.
+ * Extension entry point: wires commands, the inspector panels and custom editor, the Attention
+ * Explorer view, the model picker, the status bar and the log. Inference runs in the engine's
+ * worker thread (see inspection-service.ts), so the extension host stays responsive.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CancelledError, UserError } from '../core/errors';
-import { InferenceEngine } from '../core/engine/client';
-import { decodeImage } from '../core/image/decode';
-import { preprocess } from '../core/image/preprocess';
-import { GraphCache } from '../core/onnx/cache';
-import { ModelRunner, openModel, topK } from '../core/models/runner';
-
-const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'gif', 'webp', 'bmp', 'tif', 'tiff'];
+import { AttentionExplorerProvider, EXPLORER_VIEW_ID } from './explorer-view';
+import { InspectorEditorProvider } from './custom-editor';
+import { resolveImage } from './image-target';
+import { InspectionService } from './inspection-service';
+import { CUSTOM_EDITOR_VIEW_TYPE, INSPECTOR_VIEW_TYPE, InspectorManager, type InspectorPanelState } from './inspector';
+import { ModelSelection } from './model-selection';
+import { affectsEngine } from './settings';
+import { ModelStatusBar } from './status-bar';
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Vision Inspector', { log: true });
-  context.subscriptions.push(log);
-
-  let runner: ModelRunner | undefined;
-  const getRunner = (): ModelRunner => {
-    if (!runner) {
-      const threads = vscode.workspace.getConfiguration('visionInspector').get<number>('threads') || undefined;
-      const engine = InferenceEngine.create({ workerPath: path.join(context.extensionPath, 'out', 'worker.js'), threads });
-      context.subscriptions.push({ dispose: () => void engine.dispose() });
-      runner = new ModelRunner(engine, new GraphCache(path.join(context.globalStorageUri.fsPath, 'graphs')));
-    }
-    return runner;
-  };
+  const service = new InspectionService(
+    path.join(context.extensionPath, 'out', 'worker.js'),
+    path.join(context.globalStorageUri.fsPath, 'graphs'),
+    log,
+  );
+  const models = new ModelSelection(context.workspaceState);
+  const inspectors = new InspectorManager({ extensionUri: context.extensionUri, service, models, log });
+  const explorer = new AttentionExplorerProvider(context.extensionUri, inspectors, service, log);
+  context.subscriptions.push(log, service, models, inspectors, explorer, new ModelStatusBar(models));
 
   context.subscriptions.push(
+    vscode.commands.registerCommand('visionInspector.inspectImage', async (arg?: unknown) => {
+      const image = await resolveImage(arg);
+      if (image) await inspectors.inspect(image);
+    }),
+    vscode.commands.registerCommand('visionInspector.selectModel', async () => {
+      const picked = await models.pick('vit');
+      if (picked) {
+        log.info(`model for ${picked.kind}: ${picked.path}`);
+        await inspectors.rerunAll();
+      }
+    }),
     vscode.commands.registerCommand('visionInspector.showLog', () => log.show()),
-    vscode.commands.registerCommand('visionInspector.inspectImage', async (uri?: vscode.Uri) => {
-      const image = uri ?? (await pickImage());
-      if (!image) return;
-      const modelDir = vscode.workspace.getConfiguration('visionInspector').get<string>('model');
-      if (!modelDir) {
-        void vscode.window.showErrorMessage('Vision Inspector: set "visionInspector.model" to a Hugging Face model folder (config.json + *.safetensors).');
-        return;
-      }
-      if (!vscode.workspace.isTrusted) {
-        void vscode.window.showWarningMessage('Vision Inspector does not load models in Restricted Mode: trust this workspace to inspect images.');
-        return;
-      }
-      try {
-        await vscode.window.withProgress(
-          { location: vscode.ProgressLocation.Notification, title: 'Vision Inspector', cancellable: true },
-          async (progress, token) => {
-            const controller = new AbortController();
-            token.onCancellationRequested(() => controller.abort());
-            progress.report({ message: 'loading model…' });
-            const loaded = await openModel(modelDir);
-            const processed = preprocess(await decodeImage(image.fsPath), loaded.checkpoint.preprocessorConfig ?? {}, { kind: loaded.kind });
-            progress.report({ message: 'running…' });
-            const run = await getRunner().runViT(loaded, { type: 'float32', dims: processed.shape, data: processed.pixelValues }, { fetches: ['logits'], signal: controller.signal });
-            const logits = run.tensors.logits;
-            if (!logits) throw new UserError('the model has no classification head.', loaded.checkpoint.dir);
-            const top = topK(logits.data as Float32Array, loaded.model.labels, 5);
-            log.info(`${image.fsPath}: ${top.map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(', ')}`);
-            void vscode.window.showInformationMessage(`${path.basename(image.fsPath)}: ${top[0]!.label} (${(top[0]!.probability * 100).toFixed(1)} %)`);
-          },
-        );
-      } catch (err) {
-        if (err instanceof CancelledError) return;
-        log.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-        void vscode.window.showErrorMessage(`Vision Inspector: ${err instanceof Error ? err.message : String(err)}`);
+    vscode.window.registerWebviewViewProvider(EXPLORER_VIEW_ID, explorer),
+    vscode.window.registerCustomEditorProvider(CUSTOM_EDITOR_VIEW_TYPE, new InspectorEditorProvider(inspectors), {
+      // Each editor is an independent inspector (they share only the result cache), so split views just work.
+      supportsMultipleEditorsPerDocument: true,
+    }),
+    vscode.window.registerWebviewPanelSerializer(INSPECTOR_VIEW_TYPE, {
+      async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown) {
+        const imagePath = (state as InspectorPanelState | undefined)?.imagePath;
+        if (typeof imagePath !== 'string') {
+          panel.dispose();
+          return;
+        }
+        await inspectors.adopt(panel, vscode.Uri.file(imagePath), 'panel').run();
+      },
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (affectsEngine(e)) {
+        log.info('engine settings changed: the inference worker restarts on the next run');
+        service.restartEngine();
       }
     }),
   );
-}
-
-async function pickImage(): Promise<vscode.Uri | undefined> {
-  const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Images: IMAGE_EXTENSIONS } });
-  return picked?.[0];
+  log.info(`Vision Inspector ${context.extension.packageJSON.version as string} activated (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'in Restricted Mode'})`);
 }
 
 export function deactivate(): void {}

@@ -1,0 +1,360 @@
+/**
+ * The inspector: one webview (an editor panel, or the "Open With… → Vision Inspector" custom
+ * editor) showing one image through the active model. InspectorView is the host side of one
+ * such webview; InspectorManager keeps them, reuses a panel per image, and knows which one is
+ * active, for the Attention Explorer.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { CancelledError, UserError } from '../core/errors';
+import {
+  parseInspectorToHost,
+  type ErrorAction,
+  type HostToInspectorMessage,
+  type InspectorToHostMessage,
+  type Selection,
+} from '../shared/protocol';
+import type { InspectionResult, InspectionService } from './inspection-service';
+import { NoModelError, type ModelSelection } from './model-selection';
+import { webviewHtml, webviewOptions } from './webview-html';
+
+export const INSPECTOR_VIEW_TYPE = 'visionInspector.inspector';
+export const CUSTOM_EDITOR_VIEW_TYPE = 'visionInspector.imageEditor';
+
+export interface InspectorDeps {
+  extensionUri: vscode.Uri;
+  service: InspectionService;
+  models: ModelSelection;
+  log: vscode.LogOutputChannel;
+}
+
+/** What the webview persists with setState, so a restored panel knows its image. */
+export interface InspectorPanelState {
+  imagePath?: string;
+}
+
+export class InspectorView implements vscode.Disposable {
+  private readonly selectionChanged = new vscode.EventEmitter<InspectorView>();
+  /** The pinned selection or the result changed. */
+  readonly onDidChange = this.selectionChanged.event;
+  private readonly disposed = new vscode.EventEmitter<InspectorView>();
+  readonly onDidDispose = this.disposed.event;
+  private readonly disposables: vscode.Disposable[] = [this.selectionChanged, this.disposed];
+
+  private current: InspectionResult | undefined;
+  private currentSelection: Selection | undefined;
+  /** The last view-state message (status, inspection or error), re-sent when the webview (re)loads. */
+  private lastState: HostToInspectorMessage | undefined;
+  private running: AbortController | undefined;
+  private isDisposed = false;
+
+  constructor(
+    readonly panel: vscode.WebviewPanel,
+    readonly imageUri: vscode.Uri,
+    readonly origin: 'panel' | 'editor',
+    private readonly deps: InspectorDeps,
+  ) {
+    panel.webview.options = webviewOptions(deps.extensionUri);
+    panel.webview.html = webviewHtml(panel.webview, deps.extensionUri, 'inspector', `Inspect ${path.basename(imageUri.fsPath)}`);
+    panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'inspector.svg');
+    this.disposables.push(
+      panel.webview.onDidReceiveMessage((raw: unknown) => {
+        const message = parseInspectorToHost(raw);
+        if (!message) {
+          deps.log.warn(`inspector: ignored a malformed message from the webview: ${describe(raw)}`);
+          return;
+        }
+        void this.handle(message).catch((err: unknown) => deps.log.error(`inspector: ${errorText(err)}`));
+      }),
+      panel.onDidDispose(() => this.dispose()),
+    );
+  }
+
+  get result(): InspectionResult | undefined {
+    return this.current;
+  }
+
+  get selection(): Selection | undefined {
+    return this.currentSelection;
+  }
+
+  /** Runs the active model on the image (behind a progress notification with Cancel) and shows the result. */
+  async run(): Promise<void> {
+    this.running?.abort();
+    const controller = new AbortController();
+    this.running = controller;
+    const imagePath = this.imageUri.fsPath;
+    const imageName = path.basename(imagePath);
+    const { log, service, models } = this.deps;
+    try {
+      const model = models.active('vit');
+      await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Vision Inspector: ${imageName}`, cancellable: true },
+        async (progress, token) => {
+          const subscription = token.onCancellationRequested(() => controller.abort());
+          try {
+            const result = await service.inspect(imagePath, model.path, {
+              signal: controller.signal,
+              onPhase: (phase, message) => {
+                progress.report({ message });
+                this.postState({ type: 'status', phase, message, imageName });
+              },
+            });
+            if (controller.signal.aborted) throw new CancelledError();
+            this.show(result);
+          } finally {
+            subscription.dispose();
+          }
+        },
+      );
+    } catch (err) {
+      if (this.running !== controller || this.isDisposed) return; // superseded by a newer run
+      this.postState({ type: 'error', imageName, ...describeFailure(err, imagePath) });
+      if (err instanceof CancelledError) log.info(`${imageName}: cancelled`);
+      else log.error(`${imageName}: ${err instanceof Error && !(err instanceof UserError) ? (err.stack ?? err.message) : errorText(err)}`);
+    } finally {
+      if (this.running === controller) this.running = undefined;
+    }
+  }
+
+  /** The Attention Explorer chose a layer, head or token: the webview applies it and reports back. */
+  applySelection(selection: Partial<Selection>): void {
+    void this.post({ type: 'applySelection', selection });
+  }
+
+  reveal(): void {
+    this.panel.reveal(undefined, false);
+  }
+
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    this.running?.abort();
+    this.disposed.fire(this);
+    for (const d of this.disposables) d.dispose();
+    this.panel.dispose();
+  }
+
+  private show(result: InspectionResult): void {
+    this.current = result;
+    this.currentSelection = undefined; // until the webview reports what it shows
+    this.panel.title = `Inspect ${result.imageName}`;
+    this.postState(this.inspectionMessage(result));
+    this.selectionChanged.fire(this);
+  }
+
+  private inspectionMessage(result: InspectionResult): HostToInspectorMessage {
+    return {
+      type: 'inspection',
+      inspection: {
+        modelKind: 'vit',
+        resultId: result.id,
+        image: {
+          name: result.imageName,
+          path: result.imagePath,
+          bytes: copyBuffer(result.displayBytes),
+          mime: result.displayMime,
+          width: result.width,
+          height: result.height,
+        },
+        model: result.model,
+        grid: result.grid,
+        placement: result.placement,
+        labels: result.labels,
+        clsRows: this.deps.service.tokenRows(result, 0).buffer as ArrayBuffer,
+        timings: result.timings,
+      },
+    };
+  }
+
+  private postState(message: HostToInspectorMessage): void {
+    this.lastState = message;
+    void this.post(message);
+  }
+
+  private async post(message: HostToInspectorMessage): Promise<void> {
+    if (this.isDisposed) return;
+    try {
+      await this.panel.webview.postMessage(message);
+    } catch {
+      // The panel went away meanwhile; nothing to tell.
+    }
+  }
+
+  private async handle(message: InspectorToHostMessage): Promise<void> {
+    const { service } = this.deps;
+    switch (message.type) {
+      case 'ready':
+        // A (re)loaded webview: give it the current state; buffers are copied afresh each time.
+        if (this.lastState?.type === 'inspection' && this.current) this.lastState = this.inspectionMessage(this.current);
+        if (this.lastState) await this.post(this.lastState);
+        return;
+      case 'requestLayerAttention':
+      case 'requestTokenRows':
+      case 'requestRollout': {
+        const result = service.get(message.resultId);
+        if (!result) {
+          await this.post({ type: 'requestFailed', requestId: message.requestId, message: 'That result is no longer cached; run the inspection again.' });
+          return;
+        }
+        try {
+          if (message.type === 'requestLayerAttention') {
+            await this.post({ type: 'layerAttention', requestId: message.requestId, resultId: result.id, layer: message.layer, data: service.layerAttention(result, message.layer) });
+          } else if (message.type === 'requestTokenRows') {
+            const rows = service.tokenRows(result, message.token);
+            await this.post({ type: 'tokenRows', requestId: message.requestId, resultId: result.id, token: message.token, data: rows.buffer as ArrayBuffer });
+          } else {
+            const factors = await service.rolloutFactors(result, message.settings);
+            await this.post({ type: 'rolloutFactors', requestId: message.requestId, resultId: result.id, settings: message.settings, data: factors.slice().buffer });
+          }
+        } catch (err) {
+          await this.post({ type: 'requestFailed', requestId: message.requestId, message: errorText(err) });
+        }
+        return;
+      }
+      case 'selectionChanged':
+        if (this.current?.id !== message.resultId) return;
+        this.currentSelection = message.selection;
+        this.selectionChanged.fire(this);
+        return;
+      case 'exportPng':
+        await this.export(message.suggestedName, Buffer.from(message.base64, 'base64'), { 'PNG image': ['png'] });
+        return;
+      case 'exportJson':
+        await this.export(message.suggestedName, Buffer.from(message.json, 'utf8'), { JSON: ['json'] });
+        return;
+      case 'action':
+        await this.runAction(message.action);
+        return;
+      case 'log':
+        this.deps.log[message.level](`webview: ${message.message}`);
+        return;
+    }
+  }
+
+  private async runAction(action: ErrorAction): Promise<void> {
+    switch (action) {
+      case 'retry':
+        await this.run();
+        return;
+      case 'cancel':
+        this.running?.abort();
+        return;
+      case 'selectModel': {
+        const picked = await this.deps.models.pick('vit');
+        if (picked) await this.run();
+        return;
+      }
+      case 'showLog':
+        this.deps.log.show();
+        return;
+      case 'manageTrust':
+        await vscode.commands.executeCommand('workbench.trust.manage');
+        return;
+    }
+  }
+
+  /** Asks where to save (next to the image by default; never written without the user choosing). */
+  private async export(suggestedName: string, bytes: Uint8Array, filters: Record<string, string[]>): Promise<void> {
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.joinPath(this.imageUri, '..', suggestedName),
+      filters,
+      saveLabel: 'Export',
+    });
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, bytes);
+    this.deps.log.info(`exported ${target.fsPath}`);
+    void vscode.window.showInformationMessage(`Vision Inspector: saved ${path.basename(target.fsPath)}`);
+  }
+}
+
+export class InspectorManager implements vscode.Disposable {
+  private readonly views = new Set<InspectorView>();
+  private activeView: InspectorView | undefined;
+  private readonly activeChanged = new vscode.EventEmitter<InspectorView | undefined>();
+  /** The inspector the Attention Explorer follows changed, or its result or selection did. */
+  readonly onDidChangeActive = this.activeChanged.event;
+
+  constructor(private readonly deps: InspectorDeps) {}
+
+  get active(): InspectorView | undefined {
+    return this.activeView;
+  }
+
+  /** Shows the inspector for an image: reuses its panel if one is open, else opens one and runs the model. */
+  async inspect(imageUri: vscode.Uri): Promise<InspectorView> {
+    const existing = [...this.views].find((v) => v.origin === 'panel' && v.imageUri.toString() === imageUri.toString());
+    if (existing) {
+      existing.reveal();
+      // Re-running is cheap when cached, and picks up a newly selected model.
+      await existing.run();
+      return existing;
+    }
+    const panel = vscode.window.createWebviewPanel(INSPECTOR_VIEW_TYPE, `Inspect ${path.basename(imageUri.fsPath)}`, vscode.ViewColumn.Active, webviewOptions(this.deps.extensionUri));
+    const view = this.adopt(panel, imageUri, 'panel');
+    await view.run();
+    return view;
+  }
+
+  /** Takes over a panel VS Code made (custom editor, or a panel restored after a reload). */
+  adopt(panel: vscode.WebviewPanel, imageUri: vscode.Uri, origin: 'panel' | 'editor'): InspectorView {
+    const view = new InspectorView(panel, imageUri, origin, this.deps);
+    this.views.add(view);
+    const changes = view.onDidChange(() => {
+      if (this.activeView === view) this.activeChanged.fire(view);
+    });
+    const states = panel.onDidChangeViewState(() => {
+      if (panel.active) this.setActive(view);
+    });
+    view.onDidDispose(() => {
+      this.views.delete(view);
+      changes.dispose();
+      states.dispose();
+      if (this.activeView === view) this.setActive([...this.views].find((v) => v.panel.visible));
+    });
+    this.setActive(view);
+    return view;
+  }
+
+  /** Re-runs every open inspector (the model changed). */
+  async rerunAll(): Promise<void> {
+    await Promise.all([...this.views].map((v) => v.run()));
+  }
+
+  private setActive(view: InspectorView | undefined): void {
+    if (this.activeView === view) return;
+    this.activeView = view;
+    this.activeChanged.fire(view);
+  }
+
+  dispose(): void {
+    for (const v of [...this.views]) v.dispose();
+    this.activeChanged.dispose();
+  }
+}
+
+/** The message and buttons the panel shows for a failed run. */
+export function describeFailure(err: unknown, imagePath: string): { message: string; actions: ErrorAction[] } {
+  if (err instanceof CancelledError) return { message: 'Cancelled.', actions: ['retry'] };
+  if (err instanceof NoModelError) return { message: err.message, actions: err.blocked.length > 0 ? ['manageTrust', 'selectModel'] : ['selectModel'] };
+  // A problem with the image itself: another model would not help.
+  if (err instanceof UserError && err.file === imagePath) return { message: err.message, actions: ['retry', 'showLog'] };
+  if (err instanceof UserError) return { message: err.message, actions: ['selectModel', 'retry', 'showLog'] };
+  return { message: `Something went wrong: ${errorText(err)}`, actions: ['retry', 'showLog'] };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function copyBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.slice().buffer as ArrayBuffer;
+}
+
+function describe(raw: unknown): string {
+  try {
+    return JSON.stringify(raw).slice(0, 200);
+  } catch {
+    return typeof raw;
+  }
+}

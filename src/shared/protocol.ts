@@ -1,0 +1,338 @@
+/**
+ * Every message between the extension host and its webviews, one string-tagged union per
+ * direction and view, plus the validators each side runs on arrival (a webview is a separate
+ * origin: nothing it sends is trusted to be well formed, and vice versa).
+ *
+ * Tensors cross as ArrayBuffers, which VS Code (engines ≥ 1.57) sends as binary and recreates in
+ * the webview rather than serialising them to JSON. Shapes are documented per message; all are
+ * row-major float32.
+ *
+ * Results carry a `modelKind` so that CLIP and Fuyu views can join as tabs of the same inspector.
+ * No `vscode`, no DOM here: both sides compile this file.
+ */
+import type { InputPlacement, Rect, TokenGrid } from './patch-geometry.js';
+
+export type { InputPlacement, Rect, TokenGrid };
+
+export const MODEL_KINDS = ['vit', 'clip', 'fuyu'] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
+export const HEAD_FUSIONS = ['mean', 'max', 'min'] as const;
+export type HeadFusionName = (typeof HEAD_FUSIONS)[number];
+
+/** Attention rollout options (see src/core/analysis/rollout.ts). */
+export interface RolloutSettings {
+  headFusion: HeadFusionName;
+  /** In [0, 1). */
+  discardRatio: number;
+}
+
+/** Which map the inspector shows. `head: 'mean'` is the mean over heads. */
+export interface Selection {
+  layer: number;
+  head: number | 'mean';
+  /** The token whose attention row is drawn: 0 is [CLS], patches follow the prefix tokens. */
+  token: number;
+  mode: 'attention' | 'rollout';
+}
+
+export interface ImageInfo {
+  /** File name, for titles. */
+  name: string;
+  /** Full path, for tooltips and messages. */
+  path: string;
+  /**
+   * The image file's bytes (PNG for formats browsers cannot show). The webview shows them through
+   * a blob: URL, so it needs no access to the image's folder and its canvas stays exportable.
+   */
+  bytes: ArrayBuffer;
+  mime: string;
+  /** After EXIF orientation: what the user sees and the model got. */
+  width: number;
+  height: number;
+}
+
+export interface ModelInfo {
+  kind: ModelKind;
+  /** Folder name (or hub id). */
+  name: string;
+  path: string;
+  /** config.json model_type (vit, deit, …). */
+  modelType: string;
+  layers: number;
+  heads: number;
+}
+
+export interface LabelScore {
+  index: number;
+  label: string;
+  logit: number;
+  probability: number;
+}
+
+export interface Timings {
+  /** From the request to the result, including model load and preprocessing. */
+  totalMs: number;
+  /** Building the graph and creating the session (0 when the worker already had it, or cached). */
+  loadMs: number;
+  /** The forward pass in the worker (0 when served from the result cache). */
+  inferenceMs: number;
+  cached: boolean;
+}
+
+/** A ViT (or DeiT) result as the inspector draws it. */
+export interface ViTInspection {
+  modelKind: 'vit';
+  /** Identifies the cached result on the host; echoed by requests for more data. */
+  resultId: string;
+  image: ImageInfo;
+  model: ModelInfo;
+  grid: TokenGrid;
+  placement: InputPlacement;
+  /** Top-5 (or fewer); empty when the checkpoint has no classification head. */
+  labels: LabelScore[];
+  /** [layers, heads, tokens]: every layer's and head's attention row of token 0 ([CLS]). */
+  clsRows: ArrayBuffer;
+  timings: Timings;
+}
+
+/** One union member per model kind; CLIP and Fuyu add theirs here. */
+export type Inspection = ViTInspection;
+
+// ---------------------------------------------------------------------------------------------
+// Host → inspector (panel or custom editor)
+
+export type HostToInspectorMessage =
+  | { type: 'status'; phase: 'loading-model' | 'preprocessing' | 'running'; message: string; imageName: string }
+  | { type: 'inspection'; inspection: Inspection }
+  | { type: 'error'; message: string; imageName: string; actions: ErrorAction[] }
+  /** data: [heads, tokens, tokens] of `layer`. */
+  | { type: 'layerAttention'; requestId: number; resultId: string; layer: number; data: ArrayBuffer }
+  /** data: [layers, heads, tokens], the attention rows of `token` in every layer and head. */
+  | { type: 'tokenRows'; requestId: number; resultId: string; token: number; data: ArrayBuffer }
+  /** data: [layers, tokens, tokens], each layer's rollout factor (rollout.ts `rolloutFactor`). */
+  | { type: 'rolloutFactors'; requestId: number; resultId: string; settings: RolloutSettings; data: ArrayBuffer }
+  | { type: 'requestFailed'; requestId: number; message: string }
+  /** The Attention Explorer picked a layer, head or token. */
+  | { type: 'applySelection'; selection: Partial<Selection> };
+
+/** Buttons the inspector shows; `cancel` stops the run in progress. */
+export type ErrorAction = 'retry' | 'selectModel' | 'showLog' | 'manageTrust' | 'cancel';
+
+// Inspector → host
+
+export type InspectorToHostMessage =
+  | { type: 'ready' }
+  | { type: 'requestLayerAttention'; requestId: number; resultId: string; layer: number }
+  | { type: 'requestTokenRows'; requestId: number; resultId: string; token: number }
+  | { type: 'requestRollout'; requestId: number; resultId: string; settings: RolloutSettings }
+  /** The pinned selection changed (not sent while merely hovering). */
+  | { type: 'selectionChanged'; resultId: string; selection: Selection }
+  | { type: 'exportPng'; suggestedName: string; base64: string }
+  | { type: 'exportJson'; suggestedName: string; json: string }
+  | { type: 'action'; action: ErrorAction }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+
+// ---------------------------------------------------------------------------------------------
+// Host → Attention Explorer (sidebar WebviewView)
+
+export type HostToExplorerMessage =
+  | { type: 'empty'; message: string }
+  | {
+      type: 'explorerState';
+      resultId: string;
+      modelKind: ModelKind;
+      imageName: string;
+      modelName: string;
+      grid: TokenGrid;
+      layers: number;
+      heads: number;
+      selection: Selection;
+      /** [layers, heads, tokens]: the attention rows of `selection.token`. */
+      rows: ArrayBuffer;
+    };
+
+export type ExplorerToHostMessage =
+  | { type: 'ready' }
+  | { type: 'select'; resultId: string; selection: Partial<Selection> };
+
+// ---------------------------------------------------------------------------------------------
+// Validation. Each parser returns the message when it is well formed, else undefined.
+
+type Fields = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isBuffer = (v: unknown): v is ArrayBuffer => v instanceof ArrayBuffer;
+const isOneOf = <T extends string>(list: readonly T[], v: unknown): v is T => typeof v === 'string' && (list as readonly string[]).includes(v);
+
+const ERROR_ACTIONS: readonly ErrorAction[] = ['retry', 'selectModel', 'showLog', 'manageTrust', 'cancel'];
+/** Large enough for any export we make (a PNG of a map, a few thousand numbers), small enough to refuse junk. */
+const MAX_EXPORT_CHARS = 64 * 1024 * 1024;
+
+export function isRolloutSettings(v: unknown): v is RolloutSettings {
+  return isObject(v) && isOneOf(HEAD_FUSIONS, v.headFusion) && isFiniteNumber(v.discardRatio) && v.discardRatio >= 0 && v.discardRatio < 1;
+}
+
+export function isSelection(v: unknown): v is Selection {
+  return (
+    isObject(v) &&
+    isIndex(v.layer) &&
+    (isIndex(v.head) || v.head === 'mean') &&
+    isIndex(v.token) &&
+    (v.mode === 'attention' || v.mode === 'rollout')
+  );
+}
+
+/** A Partial<Selection> whose present fields are valid. */
+export function isPartialSelection(v: unknown): v is Partial<Selection> {
+  return (
+    isObject(v) &&
+    (v.layer === undefined || isIndex(v.layer)) &&
+    (v.head === undefined || isIndex(v.head) || v.head === 'mean') &&
+    (v.token === undefined || isIndex(v.token)) &&
+    (v.mode === undefined || v.mode === 'attention' || v.mode === 'rollout')
+  );
+}
+
+function isTokenGrid(v: unknown): v is TokenGrid {
+  return (
+    isObject(v) &&
+    ['inputWidth', 'inputHeight', 'patchSize', 'rows', 'cols', 'prefixTokens', 'tokens'].every((k) => isIndex(v[k])) &&
+    (v.tokens as number) === (v.prefixTokens as number) + (v.rows as number) * (v.cols as number)
+  );
+}
+
+function isRect(v: unknown): v is Rect {
+  return isObject(v) && ['x', 'y', 'width', 'height'].every((k) => isFiniteNumber(v[k]));
+}
+
+export function parseInspectorToHost(v: unknown): InspectorToHostMessage | undefined {
+  if (!isObject(v)) return undefined;
+  switch (v.type) {
+    case 'ready':
+      return { type: 'ready' };
+    case 'requestLayerAttention':
+      return isIndex(v.requestId) && isString(v.resultId) && isIndex(v.layer) ? (v as InspectorToHostMessage) : undefined;
+    case 'requestTokenRows':
+      return isIndex(v.requestId) && isString(v.resultId) && isIndex(v.token) ? (v as InspectorToHostMessage) : undefined;
+    case 'requestRollout':
+      return isIndex(v.requestId) && isString(v.resultId) && isRolloutSettings(v.settings) ? (v as InspectorToHostMessage) : undefined;
+    case 'selectionChanged':
+      return isString(v.resultId) && isSelection(v.selection) ? (v as InspectorToHostMessage) : undefined;
+    case 'exportPng':
+      return isSafeFileName(v.suggestedName) && isString(v.base64) && v.base64.length < MAX_EXPORT_CHARS && /^[A-Za-z0-9+/]*={0,2}$/.test(v.base64)
+        ? (v as InspectorToHostMessage)
+        : undefined;
+    case 'exportJson':
+      return isSafeFileName(v.suggestedName) && isString(v.json) && v.json.length < MAX_EXPORT_CHARS ? (v as InspectorToHostMessage) : undefined;
+    case 'action':
+      return isOneOf(ERROR_ACTIONS, v.action) ? (v as InspectorToHostMessage) : undefined;
+    case 'log':
+      return isOneOf(['info', 'warn', 'error'] as const, v.level) && isString(v.message) ? { type: 'log', level: v.level, message: v.message.slice(0, 4000) } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+export function parseExplorerToHost(v: unknown): ExplorerToHostMessage | undefined {
+  if (!isObject(v)) return undefined;
+  if (v.type === 'ready') return { type: 'ready' };
+  if (v.type === 'select' && isString(v.resultId) && isPartialSelection(v.selection)) return v as ExplorerToHostMessage;
+  return undefined;
+}
+
+/** The file name part only: a webview must not choose where the host writes. */
+export function isSafeFileName(v: unknown): v is string {
+  return isString(v) && v.length > 0 && v.length <= 200 && !/[\\/:*?"<>|\x00-\x1f]/.test(v) && v !== '.' && v !== '..';
+}
+
+/**
+ * Checks a host message before the webview uses it, including that every buffer holds exactly
+ * as many float32 values as its shape says (so the renderer can index without bounds checks).
+ * `expect` gives the sizes of the current result, for the messages that carry tensors.
+ */
+export function parseHostToInspector(v: unknown, expect?: { layers: number; heads: number; tokens: number }): HostToInspectorMessage | undefined {
+  if (!isObject(v)) return undefined;
+  const floats = (buffer: unknown, count: number): boolean => isBuffer(buffer) && buffer.byteLength === count * 4;
+  switch (v.type) {
+    case 'status':
+      return isOneOf(['loading-model', 'preprocessing', 'running'] as const, v.phase) && isString(v.message) && isString(v.imageName) ? (v as HostToInspectorMessage) : undefined;
+    case 'inspection':
+      return isInspection(v.inspection) ? (v as HostToInspectorMessage) : undefined;
+    case 'error':
+      return isString(v.message) && isString(v.imageName) && Array.isArray(v.actions) && v.actions.every((a) => isOneOf(ERROR_ACTIONS, a))
+        ? (v as HostToInspectorMessage)
+        : undefined;
+    case 'layerAttention':
+      return isIndex(v.requestId) && isString(v.resultId) && isIndex(v.layer) && (!expect || floats(v.data, expect.heads * expect.tokens * expect.tokens))
+        ? (v as HostToInspectorMessage)
+        : undefined;
+    case 'tokenRows':
+      return isIndex(v.requestId) && isString(v.resultId) && isIndex(v.token) && (!expect || floats(v.data, expect.layers * expect.heads * expect.tokens))
+        ? (v as HostToInspectorMessage)
+        : undefined;
+    case 'rolloutFactors':
+      return isIndex(v.requestId) && isString(v.resultId) && isRolloutSettings(v.settings) && (!expect || floats(v.data, expect.layers * expect.tokens * expect.tokens))
+        ? (v as HostToInspectorMessage)
+        : undefined;
+    case 'requestFailed':
+      return isIndex(v.requestId) && isString(v.message) ? (v as HostToInspectorMessage) : undefined;
+    case 'applySelection':
+      return isPartialSelection(v.selection) ? (v as HostToInspectorMessage) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+export function parseHostToExplorer(v: unknown): HostToExplorerMessage | undefined {
+  if (!isObject(v)) return undefined;
+  if (v.type === 'empty') return isString(v.message) ? (v as HostToExplorerMessage) : undefined;
+  if (
+    v.type === 'explorerState' &&
+    isString(v.resultId) &&
+    isOneOf(MODEL_KINDS, v.modelKind) &&
+    isString(v.imageName) &&
+    isString(v.modelName) &&
+    isTokenGrid(v.grid) &&
+    isIndex(v.layers) &&
+    isIndex(v.heads) &&
+    isSelection(v.selection) &&
+    isBuffer(v.rows) &&
+    v.rows.byteLength === v.layers * v.heads * v.grid.tokens * 4
+  ) {
+    return v as HostToExplorerMessage;
+  }
+  return undefined;
+}
+
+function isInspection(v: unknown): v is Inspection {
+  if (!isObject(v) || v.modelKind !== 'vit' || !isString(v.resultId)) return false;
+  const { image, model, grid, placement, labels, clsRows, timings } = v;
+  return (
+    isObject(image) &&
+    isString(image.name) &&
+    isBuffer(image.bytes) &&
+    isString(image.mime) &&
+    /^image\/[a-z+.-]+$/.test(image.mime) &&
+    isIndex(image.width) &&
+    isIndex(image.height) &&
+    isObject(model) &&
+    isOneOf(MODEL_KINDS, model.kind) &&
+    isString(model.name) &&
+    isIndex(model.layers) &&
+    isIndex(model.heads) &&
+    isTokenGrid(grid) &&
+    isObject(placement) &&
+    isFiniteNumber(placement.sourceWidth) &&
+    isFiniteNumber(placement.sourceHeight) &&
+    isRect(placement.sourceBox) &&
+    Array.isArray(labels) &&
+    labels.every((l) => isObject(l) && isString(l.label) && isFiniteNumber(l.probability)) &&
+    isBuffer(clsRows) &&
+    clsRows.byteLength === model.layers * model.heads * grid.tokens * 4 &&
+    isObject(timings)
+  );
+}

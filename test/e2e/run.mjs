@@ -1,0 +1,401 @@
+// End-to-end test in a real VS Code (code-server 4.100.3) driven by headless Chromium:
+// right-click an image → Inspect Image → heatmap; hover and click patches; switch layer, head
+// and mode; the Attention Explorer; the palette path; Open With…; Cancel; a broken image.
+// Screenshots of every step go to test/e2e/out/screenshots. Usage: npm run test:e2e
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { installHarness } from './install.mjs';
+import { harnessDir, makeTempRoot, makeWorkspace, repoRoot, startCodeServer } from './lib/code-server.mjs';
+import * as ui from './lib/inspector.mjs';
+import { findFrame, isolateWebviewOrigins, launchBrowser, runCommand } from './lib/workbench.mjs';
+
+const { WAIT } = ui;
+const started = Date.now();
+const shots = path.join(harnessDir, 'out', 'screenshots');
+const results = [];
+const figures = [];
+let hostTests = { passing: 0, failing: 0 };
+const cspViolations = [];
+
+installHarness();
+console.log('e2e: building the extension');
+execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' });
+rmSync(shots, { recursive: true, force: true });
+mkdirSync(shots, { recursive: true });
+
+const root = makeTempRoot();
+const workspace = makeWorkspace(root, { slowImage: true });
+let server;
+let browser;
+let page;
+let shotIndex = 0;
+
+async function shot(name) {
+  const file = path.join(shots, `${String(++shotIndex).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true, ms: Date.now() - t0 });
+    console.log(`  ✔ ${name} (${Date.now() - t0} ms)`);
+  } catch (err) {
+    results.push({ name, ok: false, ms: Date.now() - t0, error: err });
+    console.log(`  ✘ ${name}\n    ${String(err?.stack ?? err).split('\n').slice(0, 6).join('\n    ')}`);
+    await shot(`FAILED-${name.replace(/\W+/g, '-')}`).catch(() => undefined);
+    throw err;
+  }
+}
+
+// The current page's versions of the shared helpers (the Restricted Mode step opens a new page).
+const inspectorFrame = (name, state, timeout) => ui.inspectorFrame(page, name, state, timeout);
+const signature = (frame) => ui.signature(frame);
+const waitForNewHeatmap = (frame, previous, what) => ui.waitForNewHeatmap(page, frame, previous, what);
+const waitForOurCommand = () => ui.waitForOurCommand(page);
+const explorerRow = (name) => ui.explorerRow(page, name);
+const contextMenu = (name, item) => ui.contextMenu(page, name, item);
+
+async function showExplorer() {
+  await runCommand(page, 'View: Show Explorer');
+  await page.locator('.explorer-folders-view').waitFor({ state: 'visible', timeout: WAIT });
+}
+
+async function closeAllEditors() {
+  await runCommand(page, 'View: Close All Editors');
+  await page.locator('.editor-group-container .tabs-container .tab').first().waitFor({ state: 'detached', timeout: WAIT });
+}
+
+/** Opens a vscode-single-select and clicks one of its options. */
+async function chooseOption(frame, selector, label) {
+  await frame.locator(selector).click();
+  const option = frame.locator(selector).getByRole('option', { name: label, exact: true });
+  await option.waitFor({ state: 'visible', timeout: WAIT });
+  await option.click();
+}
+
+/** Clicks at a fraction (fx, fy) of an element inside a frame. */
+async function clickAt(frame, selector, fx, fy, options = {}) {
+  const box = await frame.locator(selector).boundingBox();
+  if (!box) throw new Error(`${selector} has no box`);
+  const x = box.x + box.width * fx;
+  const y = box.y + box.height * fy;
+  if (options.hoverOnly) await page.mouse.move(x, y, { steps: 4 });
+  else await page.mouse.click(x, y);
+}
+
+/**
+ * Bundles test/e2e/host and runs it in a fresh window's extension host (payload
+ * `extensionTestsPath`); the workbench reports the runner's exit code through codeAutomationExit.
+ */
+async function runHostTests() {
+  const esbuild = createRequire(path.join(repoRoot, 'package.json'))('esbuild');
+  // .cjs: test/e2e/package.json says "type": "module", and the extension host require()s this file.
+  const bundle = path.join(harnessDir, 'out', 'host-tests.cjs');
+  await esbuild.build({
+    entryPoints: [path.join(harnessDir, 'host', 'index.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile: bundle,
+    external: ['vscode', 'mocha', 'onnxruntime-node', 'sharp'],
+    logLevel: 'warning',
+  });
+  const hostWorkspace = makeWorkspace(path.join(root, 'host-tests'));
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const hostPage = await context.newPage();
+  await isolateWebviewOrigins(hostPage, server.port);
+  hostPage.on('console', (message) => {
+    if (process.env.E2E_VERBOSE) console.log(`    [host window] ${message.text()}`);
+  });
+  const report = path.join(harnessDir, 'out', 'host-tests-report.json');
+  rmSync(report, { force: true });
+  const exit = new Promise((resolve) => hostPage.exposeFunction('codeAutomationExit', (code) => resolve(code)));
+  const payload = JSON.stringify([
+    ['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${server.port}${repoRoot}`],
+    ['extensionTestsPath', `vscode-remote://127.0.0.1:${server.port}${bundle}`],
+  ]);
+  await hostPage.goto(`http://127.0.0.1:${server.port}/?folder=${encodeURIComponent(hostWorkspace)}&payload=${encodeURIComponent(payload)}`);
+  const code = await Promise.race([exit, new Promise((_, reject) => setTimeout(() => reject(new Error('extension-host tests did not finish within 180 s')), 180_000))]);
+  await context.close();
+  if (!existsSync(report)) throw new Error(`the extension-host tests wrote no report (exit code ${code})`);
+  const { passing, failing, lines } = JSON.parse(readFileSync(report, 'utf8'));
+  for (const line of lines) console.log(`    ${line}`);
+  return { code, passing, failing };
+}
+
+// ---- the scenario ----
+
+try {
+  console.log('e2e: starting code-server');
+  server = await startCodeServer({ root, env: { VISION_INSPECTOR_E2E_DELAY_MS: '600000' } });
+  browser = await launchBrowser();
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+  page = await context.newPage();
+  page.on('pageerror', (err) => console.log(`    [page error] ${err.message}`));
+  // Our webviews' CSP carries a per-page nonce; the workbench's own is 'nonce-1nline-m4p'.
+  page.on('console', (message) => {
+    const text = message.text();
+    if (/Content Security Policy/.test(text) && !text.includes('1nline-m4p')) cspViolations.push(text);
+  });
+  await isolateWebviewOrigins(page, server.port);
+  console.log(`e2e: code-server on port ${server.port}; running the scenario`);
+
+  await step('the workbench opens the workspace and registers the extension', async () => {
+    await page.goto(server.url(workspace));
+    await page.locator('.monaco-workbench').waitFor({ timeout: WAIT });
+    await explorerRow('cat.png');
+    await waitForOurCommand();
+    await shot('workbench');
+  });
+
+  let inspector;
+  let before;
+  await step('right-click cat.png → Inspect Image shows a heatmap, labels and thumbnails', async () => {
+    const t0 = Date.now();
+    await contextMenu('cat.png', 'Inspect Image');
+    inspector = await inspectorFrame('cat.png');
+    figures.push(`figure: e2e.first_heatmap_cold = ${Date.now() - t0} ms`);
+    before = await signature(inspector);
+    if (before.painted === 0) throw new Error('the heatmap is empty');
+    const labels = await inspector.locator('#top-labels li').count();
+    if (labels !== 5) throw new Error(`expected 5 labels, saw ${labels}`);
+    await inspector.locator('#thumbnails canvas').waitFor({ timeout: WAIT });
+    const thumbWidth = await inspector.locator('#thumbnails canvas').evaluate((c) => c.width);
+    if (!(thumbWidth > 50)) throw new Error(`thumbnail grid not drawn (canvas width ${thumbWidth})`);
+    await shot('inspect-cat');
+  });
+
+  await step('hovering a patch shows its token index and redraws its attention', async () => {
+    await clickAt(inspector, '#grid-overlay', 0.3, 0.4, { hoverOnly: true });
+    await inspector.locator('#hover-info', { hasText: /token \d+ · patch row \d+, col \d+/ }).waitFor({ timeout: WAIT });
+    const hovered = await waitForNewHeatmap(inspector, before, 'hover');
+    if (hovered.token === '0') throw new Error('the hovered token is still [CLS]');
+    figures.push(`figure: e2e.hover_redraw_65_tokens = ${hovered.redrawMs.toFixed(2)} ms`);
+    await shot('hover-patch');
+    before = hovered;
+  });
+
+  await step('clicking a patch pins it', async () => {
+    await clickAt(inspector, '#grid-overlay', 0.7, 0.6);
+    await inspector.locator('#reset-token').waitFor({ timeout: WAIT });
+    await page.mouse.move(5, 500); // leave the image: the pinned patch stays shown
+    const pinned = await waitForNewHeatmap(inspector, before, 'pin');
+    const info = await inspector.locator('.pinned').textContent();
+    if (!/token \d+ \(pinned\)/.test(info)) throw new Error(`pinned label: ${info}`);
+    await shot('pinned-patch');
+    before = pinned;
+  });
+
+  await step('choosing another layer and head changes the heatmap', async () => {
+    // Layer 0 through the dropdown, as a user would.
+    await chooseOption(inspector, '#layer-select', '0');
+    const layer0 = await waitForNewHeatmap(inspector, before, 'layer 0');
+    // Head 2 of layer 1 from the thumbnail grid: columns are mean, 0, 1, 2, 3.
+    const box = await inspector.locator('#thumbnails canvas').boundingBox();
+    const layout = await inspector.locator('#thumbnails canvas').evaluate((c) => ({ width: parseFloat(c.style.width), height: parseFloat(c.style.height) }));
+    const tile = { x: 30 + ((layout.width - 30) / 5) * 3.5, y: 16 + ((layout.height - 16) / 2) * 1.5 };
+    await page.mouse.click(box.x + tile.x, box.y + tile.y);
+    const head = await waitForNewHeatmap(inspector, layer0, 'head 2 of layer 1');
+    const text = await inspector.locator('#hover-info').textContent();
+    if (!text.includes('layer 1, head 2')) throw new Error(`expected layer 1, head 2; the view says: ${text}`);
+    await shot('layer-head');
+    before = head;
+  });
+
+  await step('attention rollout draws a different map', async () => {
+    await chooseOption(inspector, '#mode-select', 'Attention rollout');
+    const rollout = await waitForNewHeatmap(inspector, before, 'rollout');
+    const text = await inspector.locator('#hover-info').textContent();
+    if (!text.includes('rollout through layer')) throw new Error(`rollout label: ${text}`);
+    await shot('rollout');
+    await chooseOption(inspector, '#mode-select', 'Attention');
+    before = await waitForNewHeatmap(inspector, rollout, 'back to attention');
+  });
+
+  await step('the Attention Explorer follows the inspector and drives it', async () => {
+    await page.locator('.part.activitybar [aria-label^="Vision Inspector"]').first().click();
+    const explorer = await findFrame(page, () => !!document.querySelector('#explorer-grid')?.shadowRoot?.querySelector('canvas') && document.querySelector('vi-explorer strong')?.textContent === 'cat.png', undefined, {
+      timeout: WAIT,
+      what: 'the Attention Explorer showing cat.png',
+    });
+    const canvas = explorer.locator('#explorer-grid canvas');
+    const box = await canvas.boundingBox();
+    const size = await canvas.evaluate((c) => ({ width: parseFloat(c.style.width), height: parseFloat(c.style.height) }));
+    // Layer 0, head 0.
+    await page.mouse.click(box.x + 30 + ((size.width - 30) / 5) * 1.5, box.y + 16 + ((size.height - 16) / 2) * 0.5);
+    await inspector.locator('#hover-info', { hasText: 'layer 0, head 0' }).waitFor({ timeout: WAIT });
+    await waitForNewHeatmap(inspector, before, 'explorer selection');
+    await explorer.locator('#explorer-selection', { hasText: 'layer 0, head 0' }).waitFor({ timeout: WAIT });
+    await shot('attention-explorer');
+  });
+
+  await step('the palette command inspects the image in the active tab', async () => {
+    await showExplorer();
+    await closeAllEditors();
+    await (await explorerRow('coffee.jpg')).dblclick();
+    await page.locator('.editor-group-container .tab', { hasText: 'coffee.jpg' }).waitFor({ timeout: WAIT });
+    const t0 = Date.now();
+    await runCommand(page, 'Vision Inspector: Inspect Image');
+    await inspectorFrame('coffee.jpg');
+    figures.push(`figure: e2e.heatmap_new_image_warm = ${Date.now() - t0} ms`);
+    await shot('palette-coffee');
+  });
+
+  await step("the image preview's title-bar button inspects the image", async () => {
+    await closeAllEditors();
+    await (await explorerRow('rocket.jpg')).dblclick();
+    await page.locator('.editor-group-container .tab', { hasText: 'rocket.jpg' }).waitFor({ timeout: WAIT });
+    const button = page.locator('.editor-actions [aria-label="Inspect Image"]').first();
+    await button.waitFor({ timeout: WAIT });
+    await button.click();
+    await inspectorFrame('rocket.jpg');
+    await shot('editor-title-rocket');
+  });
+
+  await step('Open With… → Vision Inspector opens the custom editor', async () => {
+    await closeAllEditors();
+    await contextMenu('astronaut.jpg', 'Open With...');
+    const pick = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Vision Inspector' }).first();
+    await pick.waitFor({ timeout: WAIT });
+    await pick.click();
+    await inspectorFrame('astronaut.jpg');
+    await page.locator('.editor-group-container .tab', { hasText: 'astronaut.jpg' }).waitFor({ timeout: WAIT });
+    await shot('custom-editor');
+  });
+
+  await step('Cancel in the progress notification stops a long run', async () => {
+    await closeAllEditors();
+    await contextMenu('slow-retina.jpg', 'Inspect Image');
+    await inspectorFrame('slow-retina.jpg', 'status');
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'slow-retina.jpg' });
+    await toast.waitFor({ timeout: WAIT });
+    await shot('long-run');
+    await toast.getByRole('button', { name: 'Cancel' }).click();
+    const frame = await inspectorFrame('slow-retina.jpg', 'error');
+    const message = await frame.locator('#error-message').textContent();
+    if (message !== 'Cancelled.') throw new Error(`expected "Cancelled.", got ${message}`);
+    await toast.waitFor({ state: 'detached', timeout: WAIT });
+    await shot('cancelled');
+  });
+
+  await step('a broken image shows an error in the panel', async () => {
+    await closeAllEditors();
+    await contextMenu('broken.png', 'Inspect Image');
+    const frame = await inspectorFrame('broken.png', 'error');
+    const message = await frame.locator('#error-message').textContent();
+    if (!message.includes('broken.png')) throw new Error(`the error does not name the file: ${message}`);
+    await frame.locator('vscode-button[data-action="retry"]').waitFor();
+    await shot('broken-image');
+  });
+
+  await step('reopening cat.png is served from the result cache', async () => {
+    await closeAllEditors();
+    const t0 = Date.now();
+    await contextMenu('cat.png', 'Inspect Image');
+    const frame = await inspectorFrame('cat.png');
+    figures.push(`figure: e2e.heatmap_reopen_cached = ${Date.now() - t0} ms`);
+    const timing = await frame.locator('#timing').textContent();
+    if (!timing.startsWith('cached')) throw new Error(`expected a cached result, timing says: ${timing}`);
+  });
+
+  /** Clicks an export button, accepts the suggested path in the save dialog, waits for the file. */
+  const exportFile = async (button, prefix, ext) => {
+    const frame = await inspectorFrame('cat.png');
+    await frame.locator(button).click();
+    // code-server's save dialog is the simple quick-input dialog, prefilled with the suggested path.
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ state: 'visible', timeout: WAIT });
+    await page.waitForFunction((e) => document.querySelector('.quick-input-widget input.input')?.value.endsWith(e), ext, { timeout: WAIT });
+    await input.press('Enter');
+    const deadline = Date.now() + WAIT;
+    for (;;) {
+      const file = readdirSync(workspace).find((f) => f.startsWith(prefix) && f.endsWith(ext));
+      if (file && statSync(path.join(workspace, file)).size > 0) return path.join(workspace, file);
+      if (Date.now() > deadline) throw new Error(`no exported ${ext} appeared in the workspace`);
+      await page.waitForTimeout(200);
+    }
+  };
+
+  await step('Export JSON writes the numbers next to the image', async () => {
+    const file = await exportFile('#export-json', 'cat-attn-', '.json');
+    const json = JSON.parse(readFileSync(file, 'utf8'));
+    if (json.map.length !== 8 || json.map[0].length !== 8) throw new Error(`expected an 8×8 map, got ${json.map.length}×${json.map[0]?.length}`);
+    await shot('exported-json');
+  });
+
+  await step('Export PNG writes the map over the image', async () => {
+    const file = await exportFile('#export-png', 'cat-attn-', '.png');
+    const header = readFileSync(file).subarray(0, 24);
+    if (header.readUInt32BE(0) !== 0x89504e47) throw new Error('not a PNG');
+    const [width, height] = [header.readUInt32BE(16), header.readUInt32BE(20)];
+    if (width !== 451 || height !== 300) throw new Error(`expected the image's 451×300, got ${width}×${height}`);
+  });
+
+  await step('a model without resizing gives a non-square, interpolated patch grid', async () => {
+    await closeAllEditors();
+    writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'visionInspector.model': 'models/vit-interp-demo', 'visionInspector.threads': 1 }));
+    await page.locator('.statusbar-item', { hasText: 'vit-interp-demo' }).waitFor({ timeout: WAIT });
+    await contextMenu('rect48x40.png', 'Inspect Image');
+    const frame = await inspectorFrame('rect48x40.png');
+    const title = await frame.locator('.title').textContent();
+    if (!title.includes('10×12 patches')) throw new Error(`expected a 10×12 grid (40×48 px in 4-px patches): ${title}`);
+    // Patch centres, away from the edges: column 8.5 of 10, row 1.5 of 12.
+    await clickAt(frame, '#grid-overlay', 0.85, 0.125, { hoverOnly: true });
+    await frame.locator('#hover-info', { hasText: 'patch row 1, col 8' }).waitFor({ timeout: WAIT });
+    await shot('non-square-grid');
+  });
+
+  await step('the webviews ran without a single CSP violation', async () => {
+    if (cspViolations.length > 0) throw new Error(`${cspViolations.length} CSP violation(s), e.g.: ${cspViolations[0].slice(0, 300)}`);
+  });
+
+  await step('extension-host tests (mocha inside code-server) pass', async () => {
+    await page.context().close();
+    const summary = await runHostTests();
+    hostTests = summary;
+    if (summary.failing > 0 || summary.passing === 0) throw new Error(`extension-host tests: ${summary.passing} passing, ${summary.failing} failing (exit code ${summary.code})`);
+  });
+  await step('in Restricted Mode, the workspace\'s model is not loaded and the panel says why', async () => {
+    await server.stop();
+    const restrictedRoot = path.join(root, 'restricted');
+    const restrictedWorkspace = makeWorkspace(restrictedRoot);
+    server = await startCodeServer({ root: restrictedRoot, trust: true });
+    const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+    page = await context.newPage();
+    await isolateWebviewOrigins(page, server.port);
+    await page.goto(server.url(restrictedWorkspace));
+    const distrust = page.getByRole('button', { name: /No, I don.t trust the authors/ });
+    await distrust.waitFor({ timeout: WAIT });
+    await distrust.click();
+    await explorerRow('cat.png');
+    await waitForOurCommand();
+    await contextMenu('cat.png', 'Inspect Image');
+    const frame = await inspectorFrame('cat.png', 'error');
+    const message = await frame.locator('#error-message').textContent();
+    if (!/not trusted/.test(message) || !/Restricted Mode/.test(message)) throw new Error(`the panel does not say why: ${message}`);
+    await frame.locator('vscode-button[data-action="manageTrust"]').waitFor();
+    await shot('restricted-mode');
+  });
+} catch {
+  // Reported per step above.
+} finally {
+  await browser?.close().catch(() => undefined);
+  await server?.stop().catch(() => undefined);
+  if (results.some((r) => !r.ok) && server) console.log(`e2e: code-server output (tail):\n${server.output().split('\n').slice(-40).join('\n')}`);
+  if (!process.env.KEEP_E2E_TMP) rmSync(root, { recursive: true, force: true });
+}
+
+// Each UI step counts once; the extension-host step counts as its own tests.
+const uiSteps = results.filter((r) => !r.name.startsWith('extension-host'));
+const passed = uiSteps.filter((r) => r.ok).length + hostTests.passing;
+const failed = uiSteps.length - uiSteps.filter((r) => r.ok).length + hostTests.failing + (results.some((r) => r.name.startsWith('extension-host') && !r.ok) && hostTests.failing === 0 ? 1 : 0);
+for (const f of figures) console.log(f);
+console.log(`e2e: screenshots in ${path.relative(repoRoot, shots)} (${existsSync(shots) ? readdirSync(shots).length : 0} files); ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || passed === 0 ? 1 : 0);

@@ -1,0 +1,120 @@
+import * as assert from 'node:assert/strict';
+import {
+  isSafeFileName,
+  parseExplorerToHost,
+  parseHostToExplorer,
+  parseHostToInspector,
+  parseInspectorToHost,
+  type Inspection,
+} from '../../../src/shared/protocol';
+
+const grid = { inputWidth: 32, inputHeight: 32, patchSize: 4, rows: 8, cols: 8, prefixTokens: 1, tokens: 65 };
+const dims = { layers: 2, heads: 4, tokens: 65 };
+
+function inspection(): Inspection {
+  return {
+    modelKind: 'vit',
+    resultId: 'abc',
+    image: { name: 'cat.png', path: '/w/cat.png', bytes: new ArrayBuffer(10), mime: 'image/png', width: 451, height: 300 },
+    model: { kind: 'vit', name: 'vit-photo', path: '/m', modelType: 'vit', layers: 2, heads: 4 },
+    grid,
+    placement: { sourceWidth: 451, sourceHeight: 300, sourceBox: { x: 0, y: 0, width: 451, height: 300 } },
+    labels: [{ index: 0, label: 'tabby cat', logit: 2, probability: 0.5 }],
+    clsRows: new ArrayBuffer(2 * 4 * 65 * 4),
+    timings: { totalMs: 10, loadMs: 2, inferenceMs: 5, cached: false },
+  };
+}
+
+describe('host ⇄ webview protocol validation', () => {
+  it('accepts every well-formed webview → host message', () => {
+    const ok: unknown[] = [
+      { type: 'ready' },
+      { type: 'requestLayerAttention', requestId: 1, resultId: 'abc', layer: 0 },
+      { type: 'requestTokenRows', requestId: 2, resultId: 'abc', token: 12 },
+      { type: 'requestRollout', requestId: 3, resultId: 'abc', settings: { headFusion: 'max', discardRatio: 0.9 } },
+      { type: 'selectionChanged', resultId: 'abc', selection: { layer: 1, head: 'mean', token: 0, mode: 'rollout' } },
+      { type: 'exportPng', suggestedName: 'cat-attn-L1-mean-t0.png', base64: 'iVBORw0KGgo=' },
+      { type: 'exportJson', suggestedName: 'cat.json', json: '{}' },
+      { type: 'action', action: 'cancel' },
+      { type: 'log', level: 'warn', message: 'hi' },
+    ];
+    for (const m of ok) assert.deepEqual(parseInspectorToHost(m), m, JSON.stringify(m));
+    assert.deepEqual(parseExplorerToHost({ type: 'select', resultId: 'abc', selection: { layer: 1, head: 3 } }), { type: 'select', resultId: 'abc', selection: { layer: 1, head: 3 } });
+  });
+
+  it('rejects malformed webview → host messages', () => {
+    const bad: unknown[] = [
+      null,
+      'ready',
+      [],
+      { type: 'nope' },
+      { type: 'requestLayerAttention', requestId: -1, resultId: 'abc', layer: 0 },
+      { type: 'requestLayerAttention', requestId: 1, resultId: 'abc', layer: 1.5 },
+      { type: 'requestTokenRows', requestId: 1, resultId: 7, token: 1 },
+      { type: 'requestRollout', requestId: 1, resultId: 'abc', settings: { headFusion: 'median', discardRatio: 0 } },
+      { type: 'requestRollout', requestId: 1, resultId: 'abc', settings: { headFusion: 'mean', discardRatio: 1 } },
+      { type: 'requestRollout', requestId: 1, resultId: 'abc', settings: { headFusion: 'mean', discardRatio: Number.NaN } },
+      { type: 'selectionChanged', resultId: 'abc', selection: { layer: 1, head: 'all', token: 0, mode: 'attention' } },
+      { type: 'selectionChanged', resultId: 'abc', selection: { layer: 1, head: 0, token: 0, mode: 'gradcam' } },
+      { type: 'exportPng', suggestedName: '../../etc/passwd', base64: 'AAAA' },
+      { type: 'exportPng', suggestedName: 'a.png', base64: 'not base64!' },
+      { type: 'exportJson', suggestedName: 'C:\\x.json', json: '{}' },
+      { type: 'action', action: 'rm -rf' },
+      { type: 'log', level: 'debug', message: 'x' },
+    ];
+    for (const m of bad) assert.equal(parseInspectorToHost(m), undefined, JSON.stringify(m));
+    assert.equal(parseExplorerToHost({ type: 'select', resultId: 'abc', selection: { layer: -1 } }), undefined);
+    assert.equal(parseExplorerToHost({ type: 'select', selection: {} }), undefined);
+  });
+
+  it('caps what a webview may log', () => {
+    const m = parseInspectorToHost({ type: 'log', level: 'info', message: 'x'.repeat(10_000) });
+    assert.equal(m?.type === 'log' && m.message.length, 4000);
+  });
+
+  it('checks host → inspector tensors against the result\'s shape', () => {
+    const layer = { type: 'layerAttention', requestId: 1, resultId: 'abc', layer: 0, data: new ArrayBuffer(4 * 65 * 65 * 4) };
+    assert.ok(parseHostToInspector(layer, dims));
+    assert.equal(parseHostToInspector({ ...layer, data: new ArrayBuffer(4 * 65 * 65 * 4 - 4) }, dims), undefined);
+    assert.equal(parseHostToInspector({ ...layer, data: new Float32Array(4 * 65 * 65) }, dims), undefined, 'a typed array is not the ArrayBuffer the protocol promises');
+    const rows = { type: 'tokenRows', requestId: 2, resultId: 'abc', token: 3, data: new ArrayBuffer(2 * 4 * 65 * 4) };
+    assert.ok(parseHostToInspector(rows, dims));
+    assert.equal(parseHostToInspector({ ...rows, data: new ArrayBuffer(8) }, dims), undefined);
+    const rollout = { type: 'rolloutFactors', requestId: 3, resultId: 'abc', settings: { headFusion: 'min', discardRatio: 0.5 }, data: new ArrayBuffer(2 * 65 * 65 * 4) };
+    assert.ok(parseHostToInspector(rollout, dims));
+    assert.equal(parseHostToInspector({ ...rollout, data: new ArrayBuffer(65 * 65 * 4) }, dims), undefined);
+  });
+
+  it('checks an inspection result, including the [CLS] rows\' size and the model kind', () => {
+    assert.ok(parseHostToInspector({ type: 'inspection', inspection: inspection() }));
+    assert.equal(parseHostToInspector({ type: 'inspection', inspection: { ...inspection(), clsRows: new ArrayBuffer(12) } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'inspection', inspection: { ...inspection(), modelKind: 'resnet' } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'inspection', inspection: { ...inspection(), grid: { ...grid, tokens: 64 } } }), undefined);
+    const image = { ...inspection().image, mime: 'text/html' };
+    assert.equal(parseHostToInspector({ type: 'inspection', inspection: { ...inspection(), image } }), undefined);
+  });
+
+  it('checks status, error and selection messages', () => {
+    assert.ok(parseHostToInspector({ type: 'status', phase: 'running', message: 'Running…', imageName: 'a.png' }));
+    assert.ok(parseHostToInspector({ type: 'error', message: 'bad', imageName: 'a.png', actions: ['retry', 'showLog'] }));
+    assert.equal(parseHostToInspector({ type: 'error', message: 'bad', imageName: 'a.png', actions: ['format-disk'] }), undefined);
+    assert.ok(parseHostToInspector({ type: 'applySelection', selection: { head: 'mean' } }));
+    assert.equal(parseHostToInspector({ type: 'applySelection', selection: { head: -2 } }), undefined);
+  });
+
+  it('checks the explorer state buffer against layers × heads × tokens', () => {
+    const state = {
+      type: 'explorerState', resultId: 'abc', modelKind: 'vit', imageName: 'a.png', modelName: 'm', grid, layers: 2, heads: 4,
+      selection: { layer: 1, head: 'mean', token: 0, mode: 'attention' }, rows: new ArrayBuffer(2 * 4 * 65 * 4),
+    };
+    assert.ok(parseHostToExplorer(state));
+    assert.equal(parseHostToExplorer({ ...state, rows: new ArrayBuffer(4) }), undefined);
+    assert.equal(parseHostToExplorer({ ...state, modelKind: 'resnet' }), undefined);
+    assert.ok(parseHostToExplorer({ type: 'empty', message: 'nothing' }));
+  });
+
+  it('accepts only bare file names for exports', () => {
+    for (const ok of ['a.png', 'cat-attn-L0-h3-t12.json', 'with space.png']) assert.ok(isSafeFileName(ok), ok);
+    for (const bad of ['', '.', '..', 'a/b.png', 'a\\b.png', 'c:x', 'x'.repeat(201), 'nul\u0000.png']) assert.ok(!isSafeFileName(bad), bad);
+  });
+});
