@@ -1,24 +1,15 @@
 /** The bundled CLI (out/cli.js, built by `npm test`'s pretest) as a user runs it. */
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { readSafetensorsAll } from '../../src/core/io/safetensors';
 import { GOLDEN, expectClose } from './parity';
+import { requireBuiltCli, runCli, type CliResult } from './cli-runner';
 
-const CLI = path.join(__dirname, '..', '..', 'out', 'cli.js');
-const run = promisify(execFile);
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, XDG_CACHE_HOME: tmp } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(...args: string[]): Promise<CliResult> {
+  return runCli(args, { env: { ...process.env, XDG_CACHE_HOME: tmp } });
 }
 
 let tmp: string;
@@ -37,7 +28,7 @@ function modelCopy(name: string, edit?: (config: Record<string, unknown>) => voi
 
 describe('vision-inspector infer (CLI)', () => {
   before(function () {
-    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it)`);
+    requireBuiltCli();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vi-cli-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));

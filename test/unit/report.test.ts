@@ -1,25 +1,16 @@
 /** `vision-inspector report` through the bundled CLI (out/cli.js, built by `npm run build`). */
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { readSafetensorsAll } from '../../src/core/io/safetensors';
 import { GOLDEN } from './parity';
+import { requireBuiltCli, runCli, type CliResult } from './cli-runner';
 
-const CLI = path.join(__dirname, '..', '..', 'out', 'cli.js');
-const run = promisify(execFile);
 let tmp: string;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, XDG_CACHE_HOME: tmp } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(...args: string[]): Promise<CliResult> {
+  return runCli(args, { env: { ...process.env, XDG_CACHE_HOME: tmp } });
 }
 
 /** A self-contained page: no scripts, every src/href a data: URI or an in-page anchor, a CSP that forbids the rest. */
@@ -42,7 +33,7 @@ function sectionsOf(html: string): string[] {
 
 describe('vision-inspector report (CLI)', () => {
   before(function () {
-    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it)`);
+    requireBuiltCli();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vi-report-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -5,15 +5,12 @@
  * `models` lists what is there.
  */
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { makeTempDir, removeTempDirs } from './helpers';
 import { MockHub, commitOf, fixtureRepo, sha256 } from './hub-mock';
+import { requireBuiltCli, runCli, type CliResult } from '../cli-runner';
 
-const CLI = path.join(__dirname, '..', '..', '..', 'out', 'cli.js');
-const run = promisify(execFile);
 const VIT_FILES = ['config.json', 'preprocessor_config.json', 'model.safetensors'];
 const IMAGE = path.join(__dirname, '..', '..', 'fixtures', 'golden', 'vit-photo', 'chelsea.png');
 
@@ -27,19 +24,13 @@ function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...clean, HF_HOME: tmp, HF_HUB_CACHE: cache, HF_ENDPOINT: mock.endpoint, XDG_CACHE_HOME: tmp, ...extra };
 }
 
-async function cli(args: string[], extraEnv: Record<string, string> = {}, cwd = tmp): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: env(extraEnv), cwd });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(args: string[], extraEnv: Record<string, string> = {}, cwd = tmp): Promise<CliResult> {
+  return runCli(args, { env: env(extraEnv), cwd });
 }
 
 describe('vision-inspector CLI with Hub ids (mock hub)', () => {
   before(async function () {
-    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it)`);
+    requireBuiltCli();
     mock = await MockHub.start({
       'tiny-org/vit-photo': fixtureRepo('vit-photo', VIT_FILES),
       'pickle-org/vit-bin': { files: { 'config.json': fs.readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'golden', 'vit-photo', 'config.json')), 'pytorch_model.bin': Buffer.from([0x80, 0x02]) } },

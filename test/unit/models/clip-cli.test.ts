@@ -1,25 +1,16 @@
 /** The bundled CLI (out/cli.js, built by `npm test`'s pretest) on CLIP checkpoints. */
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { readSafetensorsAll, type LoadedTensor } from '../../../src/core/io/safetensors';
 import { GOLDEN, expectClose } from '../parity';
+import { requireBuiltCli, runCli, type CliResult } from '../cli-runner';
 
-const CLI = path.join(__dirname, '..', '..', '..', 'out', 'cli.js');
-const run = promisify(execFile);
 let tmp: string;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, XDG_CACHE_HOME: tmp } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(...args: string[]): Promise<CliResult> {
+  return runCli(args, { env: { ...process.env, XDG_CACHE_HOME: tmp } });
 }
 
 function textsOf(folder: string, example: string): string[] {
@@ -41,7 +32,7 @@ async function expectDumpMatches(dump: string, outputsFile: string): Promise<Map
 
 describe('vision-inspector infer on CLIP (CLI)', () => {
   before(function () {
-    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it)`);
+    requireBuiltCli();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vi-clip-cli-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));

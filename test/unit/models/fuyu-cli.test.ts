@@ -1,32 +1,24 @@
 /** `vision-inspector infer` on a Fuyu model, through the bundled CLI (out/cli.js, built by `npm run build`). */
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { readSafetensorsAll } from '../../../src/core/io/safetensors';
 import { FuyuTokenizer } from '../../../src/core/text/fuyu-tokenizer';
 import { GOLDEN, expectClose } from '../parity';
+import { requireBuiltCli, runCli, type CliResult } from '../cli-runner';
 
-const CLI = path.join(__dirname, '..', '..', '..', 'out', 'cli.js');
 const DIR = path.join(GOLDEN, 'fuyu-tiny');
 const example = JSON.parse(fs.readFileSync(path.join(DIR, 'manifest.json'), 'utf8')).examples[0];
 let tmp: string;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, XDG_CACHE_HOME: tmp } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(...args: string[]): Promise<CliResult> {
+  return runCli(args, { env: { ...process.env, XDG_CACHE_HOME: tmp } });
 }
 
 describe('vision-inspector infer on Fuyu (CLI)', () => {
   before(() => {
-    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\``);
+    requireBuiltCli();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vi-fuyu-cli-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));

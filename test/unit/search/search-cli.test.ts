@@ -1,33 +1,24 @@
 /** `vision-inspector search` through the bundled CLI (out/cli.js, built by `npm test`'s pretest). */
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import type { FoundTarget } from '../../../src/core/search/answer';
 import type { SearchResult } from '../../../src/core/search/vstar';
 import { GOLDEN } from '../parity';
+import { requireBuiltCli, runCli, type CliResult } from '../cli-runner';
 
-const CLI = path.join(__dirname, '..', '..', '..', 'out', 'cli.js');
 const ROCKET = path.join(__dirname, '..', '..', 'fixtures', 'photos', 'rocket.jpg');
 const MODEL = path.join(GOLDEN, 'clip-tiny');
-const run = promisify(execFile);
 let tmp: string;
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...process.env, XDG_CACHE_HOME: tmp } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+function cli(...args: string[]): Promise<CliResult> {
+  return runCli(args, { env: { ...process.env, XDG_CACHE_HOME: tmp } });
 }
 
 describe('vision-inspector search (CLI)', () => {
   before(() => {
-    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` (npm test does it)`);
+    requireBuiltCli();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vi-search-cli-'));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
