@@ -11,27 +11,31 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import * as vscode from 'vscode';
+import { filterTiles, patchResponses, rankByEnergy, readPatchEmbeddingFilters } from '../core/analysis/patch-embedding';
 import { rolloutFactor } from '../core/analysis/rollout';
-import { InferenceEngine } from '../core/engine/client';
+import { InferenceEngine, type TensorData } from '../core/engine/client';
 import { CancelledError, UserError } from '../core/errors';
 import { decodeImageBuffer } from '../core/image/decode';
 import { preprocess } from '../core/image/preprocess';
-import { ModelRunner, openModel, topK, type LoadedViT } from '../core/models/runner';
+import { ModelRunner, openModel, topK, type LoadedCLIP, type LoadedViT } from '../core/models/runner';
 import { GraphCache } from '../core/onnx/cache';
-import type { LabelScore, ModelInfo, RolloutSettings, Timings } from '../shared/protocol';
+import { searchTargets } from '../core/search/answer';
+import { CLIPSearchModel } from '../core/search/clip-search-model';
+import type { SearchStep } from '../core/search/vstar';
+import { toReplay } from './search-replay';
+import type { LabelScore, ModelInfo, PatchFilterSet, RolloutSettings, SearchReplay, Timings, ZeroShotScore } from '../shared/protocol';
 import type { InputPlacement, TokenGrid } from '../shared/patch-geometry';
 import { engineSettings } from './settings';
 
 /** Bump when what a result holds changes, so that older cached results are not reused. */
-const RESULT_VERSION = 1;
+const RESULT_VERSION = 2;
 /** Results kept in memory; the newest always stays, however large (ViT-L/14@336: 511 MB of attention). */
 const RESULT_CACHE_BYTES = 1024 * 1024 * 1024;
 /** Formats a webview's <img> cannot show; they are sent as PNG. */
 const CONVERT_FOR_DISPLAY = new Set(['.tif', '.tiff']);
 
-export interface ViTResult {
+interface ResultBase {
   id: string;
-  modelKind: 'vit';
   imagePath: string;
   imageName: string;
   /** The file's bytes (PNG for formats browsers cannot show), sent to the webview once per view. */
@@ -48,9 +52,30 @@ export interface ViTResult {
   timings: Timings;
   /** Rollout factors per settings key, [layers, tokens, tokens] in one buffer. */
   rollouts: Map<string, Promise<Float32Array>>;
+  /** The model's input, float32 [1, 3, H, W] (for CLIP's text views and the learned filters). */
+  pixelValues: Float32Array;
+  inputShape: [1, 3, number, number];
+  /** The model folder, reopened (headers only) for the requests that need its weights. */
+  modelPath: string;
+  patchFilters?: Promise<PatchFilterSet>;
 }
 
-export type InspectionResult = ViTResult;
+export interface ViTResult extends ResultBase {
+  modelKind: 'vit';
+}
+
+/** CLIP: the vision tower's attention as for a ViT; text-side views run on request. */
+export interface CLIPResult extends ResultBase {
+  modelKind: 'clip';
+  hasText: boolean;
+}
+
+export type InspectionResult = ViTResult | CLIPResult;
+
+export interface SearchOptions {
+  signal?: AbortSignal;
+  onStep?(target: string, steps: number, step: SearchStep): void;
+}
 
 export type Phase = 'loading-model' | 'preprocessing' | 'running';
 
@@ -85,13 +110,14 @@ export class InspectionService implements vscode.Disposable {
     onPhase?.('loading-model', `Opening ${path.basename(modelPath)}…`);
     const bytes = await readImageFile(imagePath);
     const opened = await openModel(modelPath);
-    if (opened.kind !== 'vit') {
+    if (opened.kind === 'fuyu') {
       throw new UserError(
-        `is a ${opened.checkpoint.modelType ?? opened.kind} model; the inspector's ${opened.kind.toUpperCase()} view is not available yet.`,
+        `is a ${opened.checkpoint.modelType ?? opened.kind} model; the inspector's Fuyu view is not available yet.`,
         opened.checkpoint.dir,
-        'Choose a ViT or DeiT image classifier with "Vision Inspector: Select Model…".',
+        'Choose a ViT, DeiT or CLIP model with "Vision Inspector: Select Model…".',
       );
     }
+    if (opened.kind === 'clip') opened.model.requireVision();
     const loaded = opened;
     throwIfCancelled();
     const id = createHash('sha256')
@@ -114,27 +140,16 @@ export class InspectionService implements vscode.Disposable {
 
     await e2eDelay(imagePath, signal);
     onPhase?.('running', `Running ${path.basename(loaded.checkpoint.dir)} on a ${processed.shape[3]}×${processed.shape[2]} input…`);
-    const runner = this.getRunner();
-    const loadStarted = performance.now();
-    await runner.prepareViT(loaded, processed.shape[2], processed.shape[3], signal);
-    const loadMs = performance.now() - loadStarted;
-    const inferenceStarted = performance.now();
-    const run = await runner.runViT(loaded, { type: 'float32', dims: processed.shape, data: processed.pixelValues }, { signal });
-    const inferenceMs = performance.now() - inferenceStarted;
+    const pixels = { type: 'float32' as const, dims: processed.shape, data: processed.pixelValues };
+    const run = loaded.kind === 'vit' ? await this.runViT(loaded, pixels, signal) : await this.runCLIPVision(loaded, pixels, signal);
+    const { loadMs, inferenceMs } = run.timing();
 
-    const { model } = loaded;
-    const layers = model.config.num_hidden_layers;
-    const heads = model.config.num_attention_heads;
-    const attentions = Array.from({ length: layers }, (_, i) => {
-      const t = run.tensors[`attentions.${i}`];
-      if (!t || t.type !== 'float32') throw new Error(`the run returned no float32 attentions.${i}`);
-      return t.data;
-    });
-    const logits = run.tensors.logits;
+    const attentions = run.attentions;
+    const layers = attentions.length;
+    const heads = run.heads;
     const display = await displayImage(imagePath, bytes);
-    const result: ViTResult = {
+    const base = {
       id,
-      modelKind: 'vit',
       imagePath,
       imageName: path.basename(imagePath),
       displayBytes: display.bytes,
@@ -152,17 +167,123 @@ export class InspectionService implements vscode.Disposable {
         tokens: run.grid.tokens,
       },
       placement: { sourceWidth: processed.sourceWidth, sourceHeight: processed.sourceHeight, sourceBox: processed.sourceBox },
-      labels: logits && logits.type === 'float32' ? topK(logits.data, model.labels, 5) : [],
+      labels: run.labels,
       attentions,
       timings: { totalMs: performance.now() - started, loadMs, inferenceMs, cached: false },
       rollouts: new Map(),
+      pixelValues: processed.pixelValues,
+      inputShape: processed.shape,
+      modelPath: loaded.checkpoint.dir,
     };
+    const result: InspectionResult = loaded.kind === 'clip' ? { ...base, modelKind: 'clip', hasText: loaded.model.hasText } : { ...base, modelKind: 'vit' };
     this.store(result);
     this.log.info(
       `${result.imageName}: ${result.model.name} ${result.grid.cols}×${result.grid.rows} patches, ${layers}×${heads} maps in ${inferenceMs.toFixed(0)} ms ` +
         `(model load ${loadMs.toFixed(0)} ms, total ${result.timings.totalMs.toFixed(0)} ms)${result.labels[0] ? `; top: ${result.labels[0].label} ${(result.labels[0].probability * 100).toFixed(1)} %` : ''}`,
     );
     return result;
+  }
+
+  private async runViT(loaded: LoadedViT, pixels: TensorData, signal: AbortSignal | undefined): Promise<ModelRun> {
+    const runner = this.getRunner();
+    const t0 = performance.now();
+    await runner.prepareViT(loaded, pixels.dims[2]!, pixels.dims[3]!, signal);
+    const t1 = performance.now();
+    const run = await runner.runViT(loaded, pixels, { signal });
+    const t2 = performance.now();
+    const layers = loaded.model.config.num_hidden_layers;
+    const logits = run.tensors.logits;
+    return {
+      grid: run.grid,
+      heads: loaded.model.config.num_attention_heads,
+      attentions: Array.from({ length: layers }, (_, i) => float32Output(run.tensors, `attentions.${i}`)),
+      labels: logits && logits.type === 'float32' ? topK(logits.data, loaded.model.labels, 5) : [],
+      timing: () => ({ loadMs: t1 - t0, inferenceMs: t2 - t1 }),
+    };
+  }
+
+  /** CLIP's vision tower with its attentions, which the attention tab shows as for a ViT. */
+  private async runCLIPVision(loaded: LoadedCLIP, pixels: TensorData, signal: AbortSignal | undefined): Promise<ModelRun> {
+    const clip = this.getRunner().clip(loaded);
+    const vision = loaded.model.config.vision_config;
+    const t0 = performance.now();
+    await clip.prepareVision(pixels.dims[2]!, pixels.dims[3]!, signal);
+    const t1 = performance.now();
+    const names = Array.from({ length: vision.num_hidden_layers }, (_, i) => `vision_model.attentions.${i}`);
+    const run = await clip.runVision(pixels, { fetches: names, signal });
+    const t2 = performance.now();
+    return {
+      grid: run.grid,
+      heads: vision.num_attention_heads,
+      // [1, heads, T, T]: the batch axis of one image changes nothing in the flat data.
+      attentions: names.map((n) => float32Output(run.tensors, n)),
+      labels: [],
+      timing: () => ({ loadMs: t1 - t0, inferenceMs: t2 - t1 }),
+    };
+  }
+
+  /** The CLIP runner of a CLIP result (its text and image embeddings are cached there). */
+  private async clipOf(result: InspectionResult): Promise<{ clip: ReturnType<ModelRunner['clip']>; pixels: TensorData }> {
+    if (result.modelKind !== 'clip') throw new UserError('this view needs a CLIP model.', result.modelPath);
+    const loaded = await openModel(result.modelPath);
+    if (loaded.kind !== 'clip') throw new UserError('is no longer a CLIP model; run the inspection again.', result.modelPath);
+    return { clip: this.getRunner().clip(loaded), pixels: { type: 'float32', dims: result.inputShape, data: result.pixelValues } };
+  }
+
+  /** CLIP zero-shot probabilities of the result's image over `labels`, each put into `template`. */
+  async zeroShot(result: InspectionResult, labels: readonly string[], template: string): Promise<ZeroShotScore[]> {
+    const { clip, pixels } = await this.clipOf(result);
+    return clip.zeroShot(pixels, labels, { templates: [template] });
+  }
+
+  /** cos(MaskCLIP patch embedding, phrase embedding) per patch of the result's grid. */
+  async textHeatmap(result: InspectionResult, phrase: string, template: string): Promise<Float32Array> {
+    const { clip, pixels } = await this.clipOf(result);
+    const { maps } = await clip.heatmaps(pixels, [phrase], { templates: [template] });
+    return maps[0]!.similarity;
+  }
+
+  /** The model's patch-embedding filters as tiles and their responses on the result's input; once per result. */
+  patchFilters(result: InspectionResult): Promise<PatchFilterSet> {
+    result.patchFilters ??= (async () => {
+      const filters = await readPatchEmbeddingFilters(await openModel(result.modelPath));
+      const [, , height, width] = result.inputShape;
+      const responses = patchResponses(result.pixelValues, height, width, filters);
+      const tiles = new Uint8Array(filters.count * filters.patchSize ** 2 * 3);
+      filterTiles(filters).forEach((t, d) => tiles.set(t.data, d * t.data.length));
+      return {
+        tensor: filters.tensor,
+        hasBias: filters.bias !== undefined,
+        patchSize: filters.patchSize,
+        count: filters.count,
+        tiles: tiles.buffer,
+        rows: responses.rows,
+        cols: responses.cols,
+        responses: responses.maps.buffer as ArrayBuffer,
+        ranking: rankByEnergy(responses),
+      };
+    })();
+    result.patchFilters.catch(() => (result.patchFilters = undefined));
+    return result.patchFilters;
+  }
+
+  /**
+   * V* search (vstar.ts) with CLIP as the search model, on the full-resolution image, for each
+   * target in turn; the other targets compete as negatives, as in the CLI.
+   */
+  async search(result: InspectionResult, targets: readonly string[], options: SearchOptions = {}): Promise<{ searches: SearchReplay[]; stats: { runs: number; crops: number } }> {
+    const { clip } = await this.clipOf(result);
+    const image = await decodeImageBuffer(await readImageFile(result.imagePath), result.imagePath);
+    const model = new CLIPSearchModel(clip, image, { otherTargets: targets });
+    const counts = new Map<string, number>();
+    const results = await searchTargets(model, image, targets, {
+      signal: options.signal,
+      onStep: (target, step) => {
+        counts.set(target, (counts.get(target) ?? 0) + 1);
+        options.onStep?.(target, counts.get(target)!, step);
+      },
+    });
+    return { searches: results.map(toReplay), stats: { runs: model.stats.runs, crops: model.stats.crops } };
   }
 
   /** A copy of one layer's [heads, tokens, tokens] (the cached result keeps the original). */
@@ -247,11 +368,26 @@ export class InspectionService implements vscode.Disposable {
   }
 }
 
-function resultBytes(r: InspectionResult): number {
-  return r.attentions.reduce((sum, a) => sum + a.byteLength, 0) + r.displayBytes.byteLength;
+interface ModelRun {
+  grid: { width: number; height: number; patchSize: number; rows: number; cols: number; prefixTokens: number; tokens: number };
+  heads: number;
+  /** Per layer: [heads, tokens, tokens]. */
+  attentions: Float32Array[];
+  labels: LabelScore[];
+  timing(): { loadMs: number; inferenceMs: number };
 }
 
-function describeModel(loaded: LoadedViT, layers: number, heads: number): ModelInfo {
+function float32Output(tensors: Record<string, TensorData>, name: string): Float32Array {
+  const t = tensors[name];
+  if (!t || t.type !== 'float32') throw new Error(`the run returned no float32 ${name}`);
+  return t.data as Float32Array;
+}
+
+function resultBytes(r: InspectionResult): number {
+  return r.attentions.reduce((sum, a) => sum + a.byteLength, 0) + r.displayBytes.byteLength + r.pixelValues.byteLength;
+}
+
+function describeModel(loaded: LoadedViT | LoadedCLIP, layers: number, heads: number): ModelInfo {
   return {
     kind: loaded.kind,
     name: path.basename(loaded.checkpoint.dir),

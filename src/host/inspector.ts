@@ -46,6 +46,8 @@ export class InspectorView implements vscode.Disposable {
   /** The last view-state message (status, inspection or error), re-sent when the webview (re)loads. */
   private lastState: HostToInspectorMessage | undefined;
   private running: AbortController | undefined;
+  /** The V* search in progress, by the webview's searchId. */
+  private searching: { id: number; controller: AbortController } | undefined;
   private isDisposed = false;
 
   constructor(
@@ -87,7 +89,7 @@ export class InspectorView implements vscode.Disposable {
     const imageName = path.basename(imagePath);
     const { log, service, models } = this.deps;
     try {
-      const model = models.active('vit');
+      const model = models.inspectorModel();
       await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Vision Inspector: ${imageName}`, cancellable: true },
         async (progress, token) => {
@@ -130,6 +132,7 @@ export class InspectorView implements vscode.Disposable {
     if (this.isDisposed) return;
     this.isDisposed = true;
     this.running?.abort();
+    this.searching?.controller.abort();
     this.disposed.fire(this);
     for (const d of this.disposables) d.dispose();
     this.panel.dispose();
@@ -144,10 +147,7 @@ export class InspectorView implements vscode.Disposable {
   }
 
   private inspectionMessage(result: InspectionResult): HostToInspectorMessage {
-    return {
-      type: 'inspection',
-      inspection: {
-        modelKind: 'vit',
+    const common = {
         resultId: result.id,
         image: {
           name: result.imageName,
@@ -163,7 +163,10 @@ export class InspectorView implements vscode.Disposable {
         labels: result.labels,
         clsRows: this.deps.service.tokenRows(result, 0).buffer as ArrayBuffer,
         timings: result.timings,
-      },
+    };
+    return {
+      type: 'inspection',
+      inspection: result.modelKind === 'clip' ? { ...common, modelKind: 'clip', hasText: result.hasText } : { ...common, modelKind: 'vit' },
     };
   }
 
@@ -212,6 +215,38 @@ export class InspectorView implements vscode.Disposable {
         }
         return;
       }
+      case 'requestZeroShot':
+      case 'requestTextHeatmap':
+      case 'requestPatchFilters': {
+        const result = service.get(message.resultId);
+        if (!result) {
+          await this.post({ type: 'requestFailed', requestId: message.requestId, message: 'That result is no longer cached; run the inspection again.' });
+          return;
+        }
+        try {
+          if (message.type === 'requestZeroShot') {
+            const scores = await service.zeroShot(result, message.labels, message.template);
+            await this.post({ type: 'zeroShot', requestId: message.requestId, resultId: result.id, scores });
+          } else if (message.type === 'requestTextHeatmap') {
+            const similarity = await service.textHeatmap(result, message.phrase, message.template);
+            await this.post({ type: 'textHeatmap', requestId: message.requestId, resultId: result.id, phrase: message.phrase, similarity: similarity.slice().buffer });
+          } else {
+            const filters = await service.patchFilters(result);
+            // Copies: the cached set keeps its buffers for the next webview load.
+            await this.post({ type: 'patchFilters', requestId: message.requestId, resultId: result.id, filters: { ...filters, tiles: filters.tiles.slice(0), responses: filters.responses.slice(0) } });
+          }
+        } catch (err) {
+          this.deps.log.warn(`${result.imageName}: ${message.type}: ${errorText(err)}`);
+          await this.post({ type: 'requestFailed', requestId: message.requestId, message: errorText(err) });
+        }
+        return;
+      }
+      case 'startSearch':
+        await this.search(message.searchId, message.resultId, message.targets);
+        return;
+      case 'cancelSearch':
+        if (this.searching?.id === message.searchId) this.searching.controller.abort();
+        return;
       case 'selectionChanged':
         if (this.current?.id !== message.resultId) return;
         this.currentSelection = message.selection;
@@ -229,6 +264,49 @@ export class InspectorView implements vscode.Disposable {
       case 'log':
         this.deps.log[message.level](`webview: ${message.message}`);
         return;
+    }
+  }
+
+  /** V* search with progress (in the notification and the webview) and Cancel in both. */
+  private async search(searchId: number, resultId: string, targets: string[]): Promise<void> {
+    const result = this.deps.service.get(resultId);
+    if (!result) {
+      await this.post({ type: 'searchFailed', searchId, message: 'That result is no longer cached; run the inspection again.', cancelled: false });
+      return;
+    }
+    this.searching?.controller.abort();
+    const controller = new AbortController();
+    this.searching = { id: searchId, controller };
+    const started = performance.now();
+    try {
+      const done = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Vision Inspector: V* search in ${result.imageName}`, cancellable: true },
+        async (progress, token) => {
+          const subscription = token.onCancellationRequested(() => controller.abort());
+          try {
+            return await this.deps.service.search(result, targets, {
+              signal: controller.signal,
+              onStep: (target, steps, step) => {
+                const message = `"${target}": step ${steps}${step.kind === 'node' ? ` (${step.decision})` : ''}`;
+                progress.report({ message });
+                void this.post({ type: 'searchProgress', searchId, target, steps, message });
+              },
+            });
+          } finally {
+            subscription.dispose();
+          }
+        },
+      );
+      if (controller.signal.aborted) throw new CancelledError();
+      const ms = performance.now() - started;
+      this.deps.log.info(`${result.imageName}: V* search for ${targets.map((t) => `"${t}"`).join(', ')}: ${done.searches.map((s) => `${s.status} in ${s.steps.length} steps`).join('; ')} (${done.stats.crops} crops, ${ms.toFixed(0)} ms)`);
+      await this.post({ type: 'searchDone', searchId, searches: done.searches, stats: { ...done.stats, ms } });
+    } catch (err) {
+      const cancelled = err instanceof CancelledError || controller.signal.aborted;
+      if (!cancelled) this.deps.log.error(`${result.imageName}: V* search: ${errorText(err)}`);
+      await this.post({ type: 'searchFailed', searchId, message: cancelled ? 'Search cancelled.' : errorText(err), cancelled });
+    } finally {
+      if (this.searching?.controller === controller) this.searching = undefined;
     }
   }
 

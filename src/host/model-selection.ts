@@ -17,6 +17,8 @@ export interface ActiveModel {
 }
 
 const STATE_KEY = (kind: ModelKind): string => `${SECTION}.pickedModel.${kind}`;
+/** The last model picked of any kind: the inspector shows it with the views of its kind. */
+const INSPECTOR_KEY = `${SECTION}.pickedModel.inspector`;
 
 /** Thrown when no model is configured; the inspector offers "Select Model…" for it. */
 export class NoModelError extends UserError {
@@ -45,6 +47,7 @@ export class ModelSelection implements vscode.Disposable {
         if (e.affectsConfiguration(`${SECTION}.model`)) {
           // Editing the setting is a newer, explicit choice than an earlier pick.
           void this.state.update(STATE_KEY('vit'), undefined);
+          void this.state.update(INSPECTOR_KEY, undefined);
           this.changed.fire('vit');
         }
       }),
@@ -63,6 +66,24 @@ export class ModelSelection implements vscode.Disposable {
     const fromSetting = configured.usable.find((c) => c.key === `${SECTION}.model`);
     if (fromSetting) return { path: fromSetting.path, source: 'settings' };
     throw new NoModelError(configured.blocked.filter((c) => c.key === `${SECTION}.model`));
+  }
+
+  /**
+   * The model the inspector runs: the last one picked, whatever its kind (CLIP gets the CLIP tabs),
+   * else `visionInspector.model` (which may also name a CLIP model).
+   */
+  inspectorModel(): ActiveModel {
+    const picked = this.state.get<string>(INSPECTOR_KEY);
+    if (picked) return { path: picked, source: 'picked' };
+    return this.active('vit');
+  }
+
+  peekInspectorModel(): ActiveModel | undefined {
+    try {
+      return this.inspectorModel();
+    } catch {
+      return undefined;
+    }
   }
 
   /** Like active(), but undefined instead of an error. */
@@ -116,6 +137,7 @@ export class ModelSelection implements vscode.Disposable {
         return undefined;
       }
       const kind = model.kind ?? preferredKind ?? 'vit';
+      await this.state.update(INSPECTOR_KEY, model.path);
       await this.remember(kind, model.path);
       return { path: model.path, kind };
     } finally {

@@ -16,7 +16,7 @@ export class ModelStatusBar implements vscode.Disposable {
   }
 
   update(): void {
-    const active = this.models.peek('vit');
+    const active = this.models.peekInspectorModel();
     this.item.text = `$(eye) ${active ? path.basename(active.path) : 'No model'}`;
     this.item.tooltip = active
       ? `Vision Inspector model (${active.source === 'picked' ? 'selected' : 'from settings'}): ${active.path}\nClick to choose another.`

@@ -96,8 +96,82 @@ export interface ViTInspection {
   timings: Timings;
 }
 
-/** One union member per model kind; CLIP and Fuyu add theirs here. */
-export type Inspection = ViTInspection;
+/**
+ * A CLIP result: the vision tower's attention as a ViT's (so the attention tab is the same view),
+ * no classifier labels; zero-shot labels, phrase heatmaps and V* search are asked for per tab.
+ */
+export interface CLIPInspection extends Omit<ViTInspection, 'modelKind'> {
+  modelKind: 'clip';
+  /** The checkpoint has a text tower (zero-shot, heatmaps and search need one). */
+  hasText: boolean;
+}
+
+/** One union member per model kind; Fuyu adds its own here. */
+export type Inspection = ViTInspection | CLIPInspection;
+
+/** A zero-shot score, labels in the order asked. */
+export interface ZeroShotScore {
+  label: string;
+  logit: number;
+  probability: number;
+}
+
+/** The learned patch-embedding convolution of the loaded model, and its responses on this image. */
+export interface PatchFilterSet {
+  /** Stored tensor name, for the method card. */
+  tensor: string;
+  hasBias: boolean;
+  patchSize: number;
+  /** Output channels D. */
+  count: number;
+  /** uint8 [count, p, p, 3]: each filter as an RGB tile, min…max per filter. */
+  tiles: ArrayBuffer;
+  rows: number;
+  cols: number;
+  /** float32 [count, rows·cols]: map d, patch r·cols + c. */
+  responses: ArrayBuffer;
+  /** Channels by the energy (mean square) of their response map, highest first, with that energy. */
+  ranking: { channel: number; energy: number }[];
+}
+
+/**
+ * One V* search, as src/core/search/vstar.ts records it (a structural subset: what the replay
+ * draws). Boxes are in image pixels; heatmaps are piecewise constant over xs × ys edges.
+ */
+export interface ReplayBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+export interface ReplayHeatmap {
+  rows: number;
+  cols: number;
+  xs: number[];
+  ys: number[];
+  values: number[];
+}
+export type ReplayStep =
+  | {
+      kind: 'node';
+      index: number;
+      node: { id: number; box: ReplayBox; level: number };
+      decision: string;
+      why: string;
+      detection: { box: ReplayBox; score: number } | null;
+      cue: ReplayHeatmap;
+      scoring: ReplayHeatmap | null;
+      children: { id: number; box: ReplayBox; score: number }[];
+      queue: { id: number; box: ReplayBox; score: number }[];
+    }
+  | { kind: 'stop'; index: number; reason: string; why: string };
+export interface SearchReplay {
+  target: string;
+  status: 'found' | 'fallback' | 'not-found';
+  detection: { box: ReplayBox; score: number } | null;
+  instances: { box: ReplayBox; score: number }[];
+  steps: ReplayStep[];
+}
 
 // ---------------------------------------------------------------------------------------------
 // Host → inspector (panel or custom editor)
@@ -114,7 +188,14 @@ export type HostToInspectorMessage =
   | { type: 'rolloutFactors'; requestId: number; resultId: string; settings: RolloutSettings; data: ArrayBuffer }
   | { type: 'requestFailed'; requestId: number; message: string }
   /** The Attention Explorer picked a layer, head or token. */
-  | { type: 'applySelection'; selection: Partial<Selection> };
+  | { type: 'applySelection'; selection: Partial<Selection> }
+  | { type: 'zeroShot'; requestId: number; resultId: string; scores: ZeroShotScore[] }
+  /** similarity: float32 [rows·cols] of the result's grid, cos(patch, phrase). */
+  | { type: 'textHeatmap'; requestId: number; resultId: string; phrase: string; similarity: ArrayBuffer }
+  | { type: 'patchFilters'; requestId: number; resultId: string; filters: PatchFilterSet }
+  | { type: 'searchProgress'; searchId: number; target: string; steps: number; message: string }
+  | { type: 'searchDone'; searchId: number; searches: SearchReplay[]; stats: { runs: number; crops: number; ms: number } }
+  | { type: 'searchFailed'; searchId: number; message: string; cancelled: boolean };
 
 /** Buttons the inspector shows; `cancel` stops the run in progress. */
 export type ErrorAction = 'retry' | 'selectModel' | 'showLog' | 'manageTrust' | 'cancel';
@@ -131,7 +212,14 @@ export type InspectorToHostMessage =
   | { type: 'exportPng'; suggestedName: string; base64: string }
   | { type: 'exportJson'; suggestedName: string; json: string }
   | { type: 'action'; action: ErrorAction }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  /** CLIP: zero-shot over `labels`, each put into `template` ("{}" is the label). */
+  | { type: 'requestZeroShot'; requestId: number; resultId: string; labels: string[]; template: string }
+  | { type: 'requestTextHeatmap'; requestId: number; resultId: string; phrase: string; template: string }
+  | { type: 'requestPatchFilters'; requestId: number; resultId: string }
+  /** CLIP: V* search for each target on the result's image; `searchId` names its progress and result. */
+  | { type: 'startSearch'; searchId: number; resultId: string; targets: string[] }
+  | { type: 'cancelSearch'; searchId: number };
 
 // ---------------------------------------------------------------------------------------------
 // Host → Attention Explorer (sidebar WebviewView)
@@ -167,6 +255,13 @@ const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isI
 const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isBuffer = (v: unknown): v is ArrayBuffer => v instanceof ArrayBuffer;
 const isOneOf = <T extends string>(list: readonly T[], v: unknown): v is T => typeof v === 'string' && (list as readonly string[]).includes(v);
+
+/** Texts the webview may send: a handful of short labels, not a corpus. */
+const MAX_TEXTS = 64;
+const MAX_TEXT_CHARS = 300;
+const isTextList = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.length > 0 && v.length <= MAX_TEXTS && v.every((t) => isString(t) && t.trim().length > 0 && t.length <= MAX_TEXT_CHARS);
+const isTemplate = (v: unknown): v is string => isString(v) && v.length <= MAX_TEXT_CHARS && v.includes('{}');
 
 const ERROR_ACTIONS: readonly ErrorAction[] = ['retry', 'selectModel', 'showLog', 'manageTrust', 'cancel'];
 /** Large enough for any export we make (a PNG of a map, a few thousand numbers), small enough to refuse junk. */
@@ -232,6 +327,16 @@ export function parseInspectorToHost(v: unknown): InspectorToHostMessage | undef
       return isOneOf(ERROR_ACTIONS, v.action) ? (v as InspectorToHostMessage) : undefined;
     case 'log':
       return isOneOf(['info', 'warn', 'error'] as const, v.level) && isString(v.message) ? { type: 'log', level: v.level, message: v.message.slice(0, 4000) } : undefined;
+    case 'requestZeroShot':
+      return isIndex(v.requestId) && isString(v.resultId) && isTextList(v.labels) && isTemplate(v.template) ? (v as InspectorToHostMessage) : undefined;
+    case 'requestTextHeatmap':
+      return isIndex(v.requestId) && isString(v.resultId) && isTextList([v.phrase]) && isTemplate(v.template) ? (v as InspectorToHostMessage) : undefined;
+    case 'requestPatchFilters':
+      return isIndex(v.requestId) && isString(v.resultId) ? (v as InspectorToHostMessage) : undefined;
+    case 'startSearch':
+      return isIndex(v.searchId) && isString(v.resultId) && isTextList(v.targets) && v.targets.length <= 8 ? (v as InspectorToHostMessage) : undefined;
+    case 'cancelSearch':
+      return isIndex(v.searchId) ? (v as InspectorToHostMessage) : undefined;
     default:
       return undefined;
   }
@@ -254,7 +359,7 @@ export function isSafeFileName(v: unknown): v is string {
  * as many float32 values as its shape says (so the renderer can index without bounds checks).
  * `expect` gives the sizes of the current result, for the messages that carry tensors.
  */
-export function parseHostToInspector(v: unknown, expect?: { layers: number; heads: number; tokens: number }): HostToInspectorMessage | undefined {
+export function parseHostToInspector(v: unknown, expect?: { layers: number; heads: number; tokens: number; cells?: number }): HostToInspectorMessage | undefined {
   if (!isObject(v)) return undefined;
   const floats = (buffer: unknown, count: number): boolean => isBuffer(buffer) && buffer.byteLength === count * 4;
   switch (v.type) {
@@ -282,6 +387,24 @@ export function parseHostToInspector(v: unknown, expect?: { layers: number; head
       return isIndex(v.requestId) && isString(v.message) ? (v as HostToInspectorMessage) : undefined;
     case 'applySelection':
       return isPartialSelection(v.selection) ? (v as HostToInspectorMessage) : undefined;
+    case 'zeroShot':
+      return isIndex(v.requestId) && isString(v.resultId) && Array.isArray(v.scores) &&
+        v.scores.every((x) => isObject(x) && isString(x.label) && isFiniteNumber(x.logit) && isFiniteNumber(x.probability))
+        ? (v as HostToInspectorMessage)
+        : undefined;
+    case 'textHeatmap':
+      return isIndex(v.requestId) && isString(v.resultId) && isString(v.phrase) && isBuffer(v.similarity) && v.similarity.byteLength % 4 === 0 &&
+        (expect?.cells === undefined || v.similarity.byteLength === expect.cells * 4)
+        ? (v as HostToInspectorMessage)
+        : undefined;
+    case 'patchFilters':
+      return isIndex(v.requestId) && isString(v.resultId) && isPatchFilterSet(v.filters) ? (v as HostToInspectorMessage) : undefined;
+    case 'searchProgress':
+      return isIndex(v.searchId) && isString(v.target) && isIndex(v.steps) && isString(v.message) ? (v as HostToInspectorMessage) : undefined;
+    case 'searchDone':
+      return isIndex(v.searchId) && Array.isArray(v.searches) && v.searches.every(isSearchReplay) && isObject(v.stats) ? (v as HostToInspectorMessage) : undefined;
+    case 'searchFailed':
+      return isIndex(v.searchId) && isString(v.message) && typeof v.cancelled === 'boolean' ? (v as HostToInspectorMessage) : undefined;
     default:
       return undefined;
   }
@@ -308,8 +431,54 @@ export function parseHostToExplorer(v: unknown): HostToExplorerMessage | undefin
   return undefined;
 }
 
+function isPatchFilterSet(v: unknown): v is PatchFilterSet {
+  if (!isObject(v) || !isString(v.tensor) || typeof v.hasBias !== 'boolean') return false;
+  const { patchSize: p, count, rows, cols, tiles, responses, ranking } = v;
+  return (
+    isIndex(p) && isIndex(count) && isIndex(rows) && isIndex(cols) &&
+    isBuffer(tiles) && tiles.byteLength === count * p * p * 3 &&
+    isBuffer(responses) && responses.byteLength === count * rows * cols * 4 &&
+    Array.isArray(ranking) && ranking.length === count &&
+    ranking.every((r) => isObject(r) && isIndex(r.channel) && r.channel < count && isFiniteNumber(r.energy))
+  );
+}
+
+function isHeatmap(v: unknown): v is ReplayHeatmap {
+  if (!isObject(v) || !isIndex(v.rows) || !isIndex(v.cols)) return false;
+  const { rows, cols, xs, ys, values } = v;
+  const numbers = (a: unknown, n: number): boolean => Array.isArray(a) && a.length === n && a.every(isFiniteNumber);
+  return numbers(xs, cols + 1) && numbers(ys, rows + 1) && numbers(values, rows * cols);
+}
+
+const isScoredBox = (v: unknown): boolean => isObject(v) && isRect(v.box) && isFiniteNumber(v.score);
+
+function isReplayStep(v: unknown): v is ReplayStep {
+  if (!isObject(v) || !isIndex(v.index) || !isString(v.why)) return false;
+  if (v.kind === 'stop') return isString(v.reason);
+  return (
+    v.kind === 'node' &&
+    isObject(v.node) && isRect(v.node.box) && isIndex(v.node.level) &&
+    isString(v.decision) &&
+    (v.detection === null || isScoredBox(v.detection)) &&
+    isHeatmap(v.cue) &&
+    (v.scoring === null || isHeatmap(v.scoring)) &&
+    Array.isArray(v.children) && v.children.every(isScoredBox) &&
+    Array.isArray(v.queue) && v.queue.every(isScoredBox)
+  );
+}
+
+function isSearchReplay(v: unknown): v is SearchReplay {
+  return (
+    isObject(v) && isString(v.target) &&
+    isOneOf(['found', 'fallback', 'not-found'] as const, v.status) &&
+    (v.detection === null || isScoredBox(v.detection)) &&
+    Array.isArray(v.instances) && v.instances.every(isScoredBox) &&
+    Array.isArray(v.steps) && v.steps.every(isReplayStep)
+  );
+}
+
 function isInspection(v: unknown): v is Inspection {
-  if (!isObject(v) || v.modelKind !== 'vit' || !isString(v.resultId)) return false;
+  if (!isObject(v) || !(v.modelKind === 'vit' || (v.modelKind === 'clip' && typeof v.hasText === 'boolean')) || !isString(v.resultId)) return false;
   const { image, model, grid, placement, labels, clsRows, timings } = v;
   return (
     isObject(image) &&

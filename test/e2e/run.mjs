@@ -55,7 +55,7 @@ async function step(name, fn) {
 // The current page's versions of the shared helpers (the Restricted Mode step opens a new page).
 const inspectorFrame = (name, state, timeout) => ui.inspectorFrame(page, name, state, timeout);
 const signature = (frame) => ui.signature(frame);
-const waitForNewHeatmap = (frame, previous, what) => ui.waitForNewHeatmap(page, frame, previous, what);
+const waitForNewHeatmap = (frame, previous, what, selector) => ui.waitForNewHeatmap(page, frame, previous, what, selector);
 const waitForOurCommand = () => ui.waitForOurCommand(page);
 const explorerRow = (name) => ui.explorerRow(page, name);
 const contextMenu = (name, item) => ui.contextMenu(page, name, item);
@@ -349,6 +349,79 @@ try {
     await clickAt(frame, '#grid-overlay', 0.85, 0.125, { hoverOnly: true });
     await frame.locator('#hover-info', { hasText: 'patch row 1, col 8' }).waitFor({ timeout: WAIT });
     await shot('non-square-grid');
+  });
+
+  let clipFrame;
+  await step('with a CLIP model the inspector shows the vision tower\'s attention and a CLIP tab', async () => {
+    await closeAllEditors();
+    writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'visionInspector.model': 'models/clip-demo', 'visionInspector.threads': 1 }));
+    await page.locator('.statusbar-item', { hasText: 'clip-demo' }).waitFor({ timeout: WAIT });
+    await contextMenu('cat.png', 'Inspect Image');
+    clipFrame = await inspectorFrame('cat.png');
+    const title = await clipFrame.locator('.title').textContent();
+    if (!title.includes('8×8 patches')) throw new Error(`expected the tiny CLIP's 8×8 grid: ${title}`);
+    for (const tab of ['#tab-attention', '#tab-clip', '#tab-conv', '#tab-search']) await clipFrame.locator(tab).waitFor({ timeout: WAIT });
+    await shot('clip-attention');
+  });
+
+  await step('CLIP tab: typed labels give zero-shot probability bars', async () => {
+    await clipFrame.locator('#tab-clip').click();
+    await clipFrame.locator('#clip-labels').fill('a cat\na dog\na red car');
+    await clipFrame.locator('#clip-classify').click();
+    await clipFrame.locator('#clip-bars li').nth(2).waitFor({ timeout: WAIT });
+    const rows = await clipFrame.locator('#clip-bars li .label').allTextContents();
+    if (rows.join('|') !== 'a cat|a dog|a red car') throw new Error(`bars: ${rows.join('|')}`);
+    const total = (await clipFrame.locator('#clip-bars li .prob').allTextContents()).reduce((sum, t) => sum + parseFloat(t), 0);
+    if (Math.abs(total - 100) > 0.5) throw new Error(`probabilities sum to ${total} %`);
+    await shot('clip-zero-shot');
+  });
+
+  await step('CLIP tab: a phrase draws a heatmap, another phrase changes it', async () => {
+    await clipFrame.locator('#clip-phrase').fill('a cat');
+    await clipFrame.locator('#clip-show').click();
+    const first = await waitForNewHeatmap(clipFrame, { hash: '' }, 'phrase "a cat"', '#clip-heatmap');
+    await clipFrame.locator('#clip-phrase').fill('a red car');
+    await clipFrame.locator('#clip-show').click();
+    await waitForNewHeatmap(clipFrame, first, 'phrase "a red car"', '#clip-heatmap');
+    await clipFrame.locator('#phrase-info', { hasText: 'a red car' }).waitFor({ timeout: WAIT });
+    await shot('clip-phrase-heatmap');
+  });
+
+  await step('Convolution tab: Sobel x, then convolution ↔ cross-correlation changes the pixels', async () => {
+    await clipFrame.locator('#tab-conv').click();
+    await clipFrame.locator('#kernel-select').selectOption('sobel-x');
+    const conv = await waitForNewHeatmap(clipFrame, { hash: '' }, 'Sobel x (convolution)', '#conv-output');
+    await clipFrame.locator('#correlation-toggle').click();
+    await clipFrame.locator('#conv-caption', { hasText: 'correlation' }).waitFor({ timeout: WAIT });
+    const corr = await waitForNewHeatmap(clipFrame, conv, 'Sobel x (cross-correlation)', '#conv-output');
+    if (corr.painted === 0) throw new Error('the output is empty');
+    // The learned filters of the loaded model arrive from the host.
+    await clipFrame.locator('#filter-tiles').waitFor({ timeout: WAIT });
+    const response = await waitForNewHeatmap(clipFrame, { hash: '' }, 'learned filter response', '#filter-response');
+    await clipFrame.locator('#filter-next').click();
+    await waitForNewHeatmap(clipFrame, response, 'next learned filter', '#filter-response');
+    await shot('convolution');
+  });
+
+  await step('V* search tab: a search on a photo replays step by step', async () => {
+    await clipFrame.locator('#tab-search').click();
+    await clipFrame.locator('#search-targets').fill('cat');
+    await clipFrame.locator('#search-run').click();
+    await clipFrame.locator('#step-label').waitFor({ timeout: WAIT });
+    const label = await clipFrame.locator('#step-label').textContent();
+    const steps = Number(/of (\d+)/.exec(label)?.[1]);
+    if (!(steps >= 2)) throw new Error(`expected at least two recorded steps: ${label}`);
+    await waitForNewHeatmap(clipFrame, { hash: '' }, 'search step 1', '#search-canvas');
+    const box0 = await clipFrame.locator('#search-canvas').getAttribute('data-box');
+    await shot('vstar-step-1');
+    await clipFrame.locator('#step-next').click();
+    await clipFrame.locator('#step-label', { hasText: 'step 2 of' }).waitFor({ timeout: WAIT });
+    const box1 = await clipFrame.locator('#search-canvas').getAttribute('data-box');
+    if (box1 === box0) throw new Error(`stepping did not move the box (${box0})`);
+    if ((await clipFrame.locator('#search-queue li').count()) === 0 && !(await clipFrame.locator('#step-why').textContent()).includes('too-small')) throw new Error('no queue shown');
+    await shot('vstar-step-2');
+    // The search's progress notification (with its Cancel) closes once the search is done.
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'V* search' }).waitFor({ state: 'detached', timeout: WAIT });
   });
 
   await step('the webviews ran without a single CSP violation', async () => {

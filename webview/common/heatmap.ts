@@ -54,3 +54,20 @@ export function fitCanvas(canvas: HTMLCanvasElement, cssWidth: number, cssHeight
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   return ctx;
 }
+
+/** The display size of an image fitted into maxWidth × maxHeight CSS pixels (never enlarged past 4×). */
+export function fitSize(width: number, height: number, maxWidth: number, maxHeight: number): { width: number; height: number; scale: number } {
+  const scale = Math.min(4, maxWidth / width, maxHeight / height);
+  return { width: Math.max(1, Math.floor(width * scale)), height: Math.max(1, Math.floor(height * scale)), scale };
+}
+
+/**
+ * Applies `data-width`/`data-height` of every `.stage` under `root` as its CSS size: the webview's
+ * CSP blocks style="…" attributes, so sizes go through the CSSOM.
+ */
+export function sizeStages(root: ParentNode): void {
+  for (const stage of root.querySelectorAll<HTMLElement>('.stage[data-width]')) {
+    stage.style.width = `${stage.dataset.width}px`;
+    stage.style.height = `${stage.dataset.height}px`;
+  }
+}

@@ -34,6 +34,20 @@ import { fitCanvas, PatchImage } from '../common/heatmap.js';
 import '../common/thumbnail-grid.js';
 import type { TileSelectDetail } from '../common/thumbnail-grid.js';
 import { vscodeApi } from '../common/vscode-api.js';
+import './clip-view.js';
+import './conv-view.js';
+import type { HostRequest } from './host-request.js';
+import './search-view.js';
+import type { SearchView } from './search-view.js';
+
+/** The inspector's tabs; CLIP adds its own, the convolution explorer needs no model. */
+type Tab = 'attention' | 'clip' | 'conv' | 'search';
+const TAB_LABELS: Record<Tab, [string, string]> = {
+  attention: ['Attention', 'eye'],
+  clip: ['CLIP', 'symbol-text'],
+  conv: ['Convolution', 'symbol-misc'],
+  search: ['V* search', 'search'],
+};
 
 interface ViewSettings {
   opacity: number;
@@ -88,6 +102,7 @@ export class InspectorApp extends LitElement {
     stageSize: { state: true },
     pinnedRows: { state: true },
     note: { state: true },
+    tab: { state: true },
   };
 
   declare phase: Phase;
@@ -98,6 +113,7 @@ export class InspectorApp extends LitElement {
   /** [layers, heads, tokens] of the pinned token (for the thumbnails). */
   declare pinnedRows: { token: number; rows: Float32Array } | undefined;
   declare note: string;
+  declare tab: Tab;
 
   private hoverToken: number | undefined;
   private imageUrl: string | undefined;
@@ -124,6 +140,7 @@ export class InspectorApp extends LitElement {
     this.stageSize = { width: 0, height: 0 };
     this.pinnedRows = undefined;
     this.note = '';
+    this.tab = 'attention';
   }
 
   // The app renders into the page (light DOM) so that the shared webview.css themes it.
@@ -149,7 +166,8 @@ export class InspectorApp extends LitElement {
   // Messages
 
   private onMessage = (event: MessageEvent): void => {
-    const dims = this.inspection ? { layers: this.inspection.model.layers, heads: this.inspection.model.heads, tokens: this.inspection.grid.tokens } : undefined;
+    const i = this.inspection;
+    const dims = i ? { layers: i.model.layers, heads: i.model.heads, tokens: i.grid.tokens, cells: i.grid.rows * i.grid.cols } : undefined;
     const message = parseHostToInspector(event.data, dims);
     if (!message) {
       api.postMessage({ type: 'log', level: 'warn', message: `inspector ignored a malformed message of type ${String((event.data as { type?: unknown })?.type)}` });
@@ -168,9 +186,17 @@ export class InspectorApp extends LitElement {
       case 'applySelection':
         if (this.inspection) this.pin({ ...this.selection, ...message.selection });
         return;
+      case 'searchProgress':
+      case 'searchDone':
+      case 'searchFailed':
+        this.querySelector<SearchView>('vi-search-view')?.onHostMessage(message);
+        return;
       case 'layerAttention':
       case 'tokenRows':
       case 'rolloutFactors':
+      case 'zeroShot':
+      case 'textHeatmap':
+      case 'patchFilters':
       case 'requestFailed': {
         const pending = this.pending.get(message.requestId);
         if (!pending) return;
@@ -181,6 +207,9 @@ export class InspectorApp extends LitElement {
       }
     }
   };
+
+  /** For the tabs: numbers the request here, so ids stay unique across views. */
+  private readonly ask: HostRequest = (message) => this.request({ ...message, requestId: this.nextRequestId++ });
 
   private request(message: InspectorToHostMessage & { requestId: number }): Promise<HostToInspectorMessage> {
     return new Promise((resolve, reject) => {
@@ -205,6 +234,7 @@ export class InspectorApp extends LitElement {
     this.imageUrl = URL.createObjectURL(new Blob([inspection.image.bytes], { type: inspection.image.mime }));
     this.selection = this.clamp(restored ?? { layer: inspection.model.layers - 1, head: 'mean', token: 0, mode: this.selection.mode });
     this.phase = { kind: 'ready' };
+    if (!this.tabs().includes(this.tab)) this.tab = 'attention';
     this.afterSelectionChange(true);
   }
 
@@ -453,6 +483,7 @@ export class InspectorApp extends LitElement {
     const inspection = this.inspection;
     if (!wrap || !inspection) return;
     const available = wrap.clientWidth;
+    if (available === 0) return; // another tab is showing
     // Keep the whole image and the two lines under it in view.
     const maxHeight = Math.max(200, window.innerHeight - wrap.getBoundingClientRect().top - 70);
     const scale = Math.min(available / inspection.image.width, maxHeight / inspection.image.height);
@@ -463,7 +494,7 @@ export class InspectorApp extends LitElement {
 
   protected override updated(changed: PropertyValues): void {
     // Sized through the CSSOM: the CSP blocks style="…" attributes (which lit's styleMap writes on first render).
-    const stage = this.querySelector<HTMLElement>('.stage');
+    const stage = this.querySelector<HTMLElement>('#attention-tab .stage');
     if (stage) {
       stage.style.width = `${this.stageSize.width}px`;
       stage.style.height = `${this.stageSize.height}px`;
@@ -607,6 +638,16 @@ export class InspectorApp extends LitElement {
             : `${inspection.timings.loadMs >= 1 ? `model load ${formatMs(inspection.timings.loadMs)} · ` : ''}inference ${formatMs(inspection.timings.inferenceMs)}`} · total ${formatMs(inspection.timings.totalMs)}</span
         >
       </header>
+      <nav class="tabs" role="tablist">
+        ${this.tabs().map((t) => html`<button role="tab" id=${`tab-${t}`} class=${t === this.tab ? 'tab active' : 'tab'} aria-selected=${t === this.tab ? 'true' : 'false'}
+          @click=${() => (this.tab = t)}><span class="codicon codicon-${TAB_LABELS[t][1]}"></span>${TAB_LABELS[t][0]}</button>`)}
+      </nav>
+      ${inspection.modelKind === 'clip'
+        ? html`<vi-clip-view ?hidden=${this.tab !== 'clip'} .inspection=${inspection} .imageUrl=${this.imageUrl ?? ''} .request=${this.ask}></vi-clip-view>
+            <vi-search-view ?hidden=${this.tab !== 'search'} .inspection=${inspection} .imageUrl=${this.imageUrl ?? ''}></vi-search-view>`
+        : nothing}
+      <vi-conv-view ?hidden=${this.tab !== 'conv'} .active=${this.tab === 'conv'} .inspection=${inspection} .imageUrl=${this.imageUrl ?? ''} .request=${this.ask}></vi-conv-view>
+      <div id="attention-tab" ?hidden=${this.tab !== 'attention'}>
       ${this.renderControls()}
       <div class="layout">
         <section class="main">
@@ -653,7 +694,12 @@ export class InspectorApp extends LitElement {
           ></vi-thumbnail-grid>
         </aside>
       </div>
+      </div>
     `;
+  }
+
+  private tabs(): Tab[] {
+    return this.inspection?.modelKind === 'clip' ? ['attention', 'clip', 'conv', 'search'] : ['attention', 'conv'];
   }
 
   private renderControls() {
@@ -708,6 +754,7 @@ export class InspectorApp extends LitElement {
   }
 
   private renderLabels(inspection: Inspection) {
+    if (inspection.modelKind === 'clip') return html`<h3>Labels</h3><p class="muted">CLIP has no classifier: its zero-shot labels are in the CLIP tab. These are the vision tower's attention maps.</p>`;
     if (inspection.labels.length === 0) return html`<h3>Labels</h3><p class="muted">This checkpoint has no classification head.</p>`;
     return html`<h3>Top ${inspection.labels.length} labels</h3>
       <ol class="labels" id="top-labels">

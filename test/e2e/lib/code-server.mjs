@@ -36,6 +36,12 @@ export function makeWorkspace(root, { slowImage = false } = {}) {
   for (const f of ['config.json', 'model.safetensors', 'preprocessor_config.json']) {
     copyFileSync(path.join(fixtures, 'golden', 'vit-interp', f), path.join(interp, f));
   }
+  // The tiny CLIP (random-like weights, with its tokenizer) for the CLIP and V* tabs.
+  const clip = path.join(ws, 'models', 'clip-demo');
+  mkdirSync(clip, { recursive: true });
+  for (const f of ['config.json', 'model.safetensors', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt']) {
+    copyFileSync(path.join(fixtures, 'golden', 'clip-photo', f), path.join(clip, f));
+  }
   copyFileSync(path.join(fixtures, 'golden', 'vit-interp', 'rect48x40.png'), path.join(ws, 'rect48x40.png'));
   copyFileSync(path.join(fixtures, 'golden', 'vit-photo', 'chelsea.png'), path.join(ws, 'cat.png'));
   for (const f of ['coffee.jpg', 'astronaut.jpg', 'rocket.jpg']) copyFileSync(path.join(fixtures, 'photos', f), path.join(ws, f));

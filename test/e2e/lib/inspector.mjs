@@ -26,9 +26,10 @@ export function inspectorFrame(page, name, state = 'drawn', timeout = WAIT) {
   return findFrame(page, inspectorIs, [name, state], { timeout, what: `the inspector of ${name} (${state})` });
 }
 
-/** Runs inside the webview: a hash of the heatmap canvas's pixels, and how many are painted. */
-function heatmapSignature() {
-  const canvas = document.querySelector('#heatmap');
+/** Runs inside the webview: a hash of a canvas's pixels (default the heatmap), and how many are painted. */
+function heatmapSignature(selector = '#heatmap') {
+  const canvas = document.querySelector(selector);
+  if (!canvas || canvas.width === 0 || canvas.height === 0) return { hash: '', painted: 0, state: canvas?.dataset.state };
   const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
   let hash = 2166136261;
   let painted = 0;
@@ -39,16 +40,16 @@ function heatmapSignature() {
   return { hash: (hash >>> 0).toString(16), painted, token: canvas.dataset.token, state: canvas.dataset.state, redrawMs: Number(canvas.dataset.redrawMs) };
 }
 
-export function signature(frame) {
-  return frame.evaluate(heatmapSignature);
+export function signature(frame, selector = '#heatmap') {
+  return frame.evaluate(heatmapSignature, selector);
 }
 
-/** Waits until the heatmap is drawn with pixels different from `previous`. */
-export async function waitForNewHeatmap(page, frame, previous, what) {
+/** Waits until the canvas (default the heatmap) is drawn with pixels different from `previous`. */
+export async function waitForNewHeatmap(page, frame, previous, what, selector = '#heatmap') {
   const deadline = Date.now() + WAIT;
   let current;
   while (Date.now() < deadline) {
-    current = await signature(frame);
+    current = await signature(frame, selector);
     if (current.state === 'drawn' && current.hash !== previous.hash && current.painted > 0) return current;
     await page.waitForTimeout(100);
   }

@@ -37,9 +37,35 @@ describe('host ⇄ webview protocol validation', () => {
       { type: 'exportJson', suggestedName: 'cat.json', json: '{}' },
       { type: 'action', action: 'cancel' },
       { type: 'log', level: 'warn', message: 'hi' },
+      { type: 'requestZeroShot', requestId: 4, resultId: 'abc', labels: ['a cat', 'a dog'], template: 'a photo of {}.' },
+      { type: 'requestTextHeatmap', requestId: 5, resultId: 'abc', phrase: 'a cat', template: '{}' },
+      { type: 'requestPatchFilters', requestId: 6, resultId: 'abc' },
+      { type: 'startSearch', searchId: 1, resultId: 'abc', targets: ['cat'] },
+      { type: 'cancelSearch', searchId: 1 },
     ];
     for (const m of ok) assert.deepEqual(parseInspectorToHost(m), m, JSON.stringify(m));
     assert.deepEqual(parseExplorerToHost({ type: 'select', resultId: 'abc', selection: { layer: 1, head: 3 } }), { type: 'select', resultId: 'abc', selection: { layer: 1, head: 3 } });
+  });
+
+  it('checks the CLIP tabs\' host → webview messages, including buffer sizes', () => {
+    const clip = { ...inspection(), modelKind: 'clip', hasText: true };
+    assert.ok(parseHostToInspector({ type: 'inspection', inspection: clip }));
+    assert.equal(parseHostToInspector({ type: 'inspection', inspection: { ...clip, hasText: undefined } }), undefined);
+    const cells = { ...dims, cells: 64 };
+    assert.ok(parseHostToInspector({ type: 'textHeatmap', requestId: 1, resultId: 'abc', phrase: 'a cat', similarity: new ArrayBuffer(64 * 4) }, cells));
+    assert.equal(parseHostToInspector({ type: 'textHeatmap', requestId: 1, resultId: 'abc', phrase: 'a cat', similarity: new ArrayBuffer(63 * 4) }, cells), undefined);
+    assert.ok(parseHostToInspector({ type: 'zeroShot', requestId: 1, resultId: 'abc', scores: [{ label: 'a', logit: 1, probability: 1 }] }));
+    assert.equal(parseHostToInspector({ type: 'zeroShot', requestId: 1, resultId: 'abc', scores: [{ label: 'a', logit: NaN, probability: 1 }] }), undefined);
+    const filters = { tensor: 'w', hasBias: false, patchSize: 2, count: 2, tiles: new ArrayBuffer(2 * 2 * 2 * 3), rows: 3, cols: 4, responses: new ArrayBuffer(2 * 12 * 4), ranking: [{ channel: 1, energy: 2 }, { channel: 0, energy: 1 }] };
+    assert.ok(parseHostToInspector({ type: 'patchFilters', requestId: 1, resultId: 'abc', filters }));
+    assert.equal(parseHostToInspector({ type: 'patchFilters', requestId: 1, resultId: 'abc', filters: { ...filters, responses: new ArrayBuffer(4) } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'patchFilters', requestId: 1, resultId: 'abc', filters: { ...filters, ranking: [{ channel: 2, energy: 1 }, { channel: 0, energy: 1 }] } }), undefined);
+    assert.ok(parseHostToInspector({ type: 'searchFailed', searchId: 1, message: 'Search cancelled.', cancelled: true }));
+    const heat = { rows: 1, cols: 1, xs: [0, 10], ys: [0, 10], values: [1] };
+    const node = { kind: 'node', index: 0, node: { id: 0, box: { x: 0, y: 0, width: 10, height: 10 }, level: 1 }, decision: 'too-small', why: 'small', detection: null, cue: heat, scoring: null, children: [], queue: [] };
+    const search = { target: 'cat', status: 'not-found', detection: null, instances: [], steps: [node, { kind: 'stop', index: 1, reason: 'exhausted', why: 'done' }] };
+    assert.ok(parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [search], stats: { runs: 1, crops: 1, ms: 5 } }));
+    assert.equal(parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [{ ...search, steps: [{ ...node, cue: { ...heat, xs: [0] } }] }], stats: {} }), undefined);
   });
 
   it('rejects malformed webview → host messages', () => {
@@ -49,6 +75,13 @@ describe('host ⇄ webview protocol validation', () => {
       [],
       { type: 'nope' },
       { type: 'requestLayerAttention', requestId: -1, resultId: 'abc', layer: 0 },
+      { type: 'requestZeroShot', requestId: 1, resultId: 'abc', labels: [], template: '{}' },
+      { type: 'requestZeroShot', requestId: 1, resultId: 'abc', labels: ['  '], template: '{}' },
+      { type: 'requestZeroShot', requestId: 1, resultId: 'abc', labels: ['a cat'], template: 'no slot' },
+      { type: 'requestZeroShot', requestId: 1, resultId: 'abc', labels: Array.from({ length: 65 }, (_, i) => `l${i}`), template: '{}' },
+      { type: 'requestTextHeatmap', requestId: 1, resultId: 'abc', phrase: 'x'.repeat(301), template: '{}' },
+      { type: 'startSearch', searchId: 1, resultId: 'abc', targets: Array.from({ length: 9 }, (_, i) => `t${i}`) },
+      { type: 'cancelSearch', searchId: 'one' },
       { type: 'requestLayerAttention', requestId: 1, resultId: 'abc', layer: 1.5 },
       { type: 'requestTokenRows', requestId: 1, resultId: 7, token: 1 },
       { type: 'requestRollout', requestId: 1, resultId: 'abc', settings: { headFusion: 'median', discardRatio: 0 } },

@@ -1,0 +1,86 @@
+/**
+ * The method cards beside the inspector's tabs: the formula and the parameters used, as plain
+ * text (the webview renders them; no HTML here, so nothing needs escaping). Parameters come in
+ * as arguments so a card always states what was actually computed.
+ */
+export interface MethodCard {
+  title: string;
+  formulas: string[];
+  /** Sentences stating conventions and parameters. */
+  notes: string[];
+}
+
+export function clipCard(template: string): MethodCard {
+  return {
+    title: 'CLIP zero-shot and phrase heatmap',
+    formulas: ['p(t | x) = softmax_t( exp(s) · cos(f(x), g(t)) )', 'h(i, j) = cos( f_MaskCLIP(x)[i, j], g(t) )'],
+    notes: [
+      `Prompt template "${template}": each label t is put where {} stands before the text tower embeds it.`,
+      "Image and text embeddings unit length; exp(s) is the checkpoint's learned logit scale. Probabilities are a softmax over the labels listed, so they depend on the list.",
+      'Heatmap: per patch, the cosine of the MaskCLIP patch embedding (the value path of the last block, projected like [CLS]) with the phrase embedding, coloured min…max of the map over the model input.',
+    ],
+  };
+}
+
+export interface ConvolutionCardParams {
+  kernelName: string;
+  operation: 'convolution' | 'correlation';
+  border: string;
+  channels: 'rgb' | 'luminance';
+  stacked: string | undefined;
+  mapping: string;
+  width: number;
+  height: number;
+}
+
+export function convolutionCard(p: ConvolutionCardParams): MethodCard {
+  return {
+    title: 'Convolution',
+    formulas: p.operation === 'convolution'
+      ? ['g(x, y) = Σ_v Σ_u k(u, v) · f(x − u, y − v)   (true convolution: kernel flipped)']
+      : ['g(x, y) = Σ_v Σ_u k(u, v) · f(x + u, y + v)   (cross-correlation: kernel as written, as deep-learning conv layers)'],
+    notes: [
+      `Kernel: ${p.kernelName}${p.stacked ? `, then ${p.stacked} (stacked: the second applied to the first's output)` : ''}.`,
+      `Border: ${p.border} (${BORDER_NOTES[p.border] ?? p.border}).`,
+      p.channels === 'rgb' ? 'Applied to each RGB channel separately.' : 'Applied to luminance Y = 0.299 R + 0.587 G + 0.114 B (BT.601).',
+      `Image: ${p.width}×${p.height} (scaled down for speed). Display: ${MAPPING_NOTES[p.mapping] ?? p.mapping}.`,
+      'Convolution and cross-correlation agree for kernels symmetric under a 180° turn (box, Gaussian, Laplacian, sharpen); for the others (Sobel, emboss) the output is mirrored in sign or direction.',
+    ],
+  };
+}
+
+const BORDER_NOTES: Record<string, string> = {
+  zero: 'pixels outside the image are 0',
+  replicate: 'pixels outside repeat the nearest edge pixel',
+  reflect: 'mirrored about the edge pixel without repeating it: … c b | a b c | b a …',
+};
+
+const MAPPING_NOTES: Record<string, string> = {
+  clamp: 'value clamped to 0…255',
+  signed: '0 at mid-grey, ±max|g| at white/black',
+  magnitude: '0 black … the maximum white',
+};
+
+export function learnedFiltersCard(patchSize: number, tensor: string, hasBias: boolean): MethodCard {
+  return {
+    title: 'Learned patch-embedding filters',
+    formulas: ['r_d(i, j) = b_d + Σ_c Σ_v Σ_u w_d[c, v, u] · x[c, i·p + v, j·p + u]'],
+    notes: [
+      `The patch embedding is a convolution with kernel = stride = p = ${patchSize} (${tensor}); a cross-correlation, as every deep-learning conv: no kernel flip${hasBias ? '' : '; this model has no bias'}.`,
+      'x: the normalised model input. Energy = mean of r_d² over the patches; channels sorted by it, highest first.',
+      "Tiles: each filter's own min → black, max → white (tiles are not comparable in magnitude). Response maps coloured min…max per map.",
+    ],
+  };
+}
+
+export function searchCard(): MethodCard {
+  return {
+    title: 'V* guided visual search (CLIP as the search model)',
+    formulas: ['score(child) = Σ_{a ∈ node and its ancestors} 4^−level(a) · mass_a(child) / mass_a(a)'],
+    notes: [
+      'Best-first search over sub-images: each node is split 2×2 (1×4 or 4×1 when elongated); children are scored by the target-cue heatmap mass they hold, weighted by level, and queued; the best is expanded next.',
+      'Target cue: per cell of the letterboxed crop, the softmax of κ·cos over the target and negative prompts. Found when a detection crop scores > 0.5; nodes whose shorter side ≤ max(⌈min(W, H)/4⌉, 224) px are not split; at the end the best detection ≥ 0.3 is the fallback.',
+      'Thresholds are SPEC §7 defaults, uncalibrated for real CLIP weights (see clip-search-model.ts).',
+    ],
+  };
+}

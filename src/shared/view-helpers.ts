@@ -1,0 +1,42 @@
+/** Small pure helpers of the inspector's tabs, shared so they can be unit-tested without a DOM. */
+
+/** Labels from the editor: one per line (or comma-separated), trimmed, empties and repeats dropped. */
+export function parseLabels(text: string, max = 64): string[] {
+  const out: string[] = [];
+  for (const raw of text.split(/[\n,]/)) {
+    const label = raw.trim();
+    if (label && !out.includes(label)) out.push(label);
+  }
+  return out.slice(0, max);
+}
+
+/**
+ * A custom kernel's values resized to `size`×`size`, keeping the centred part of the old one
+ * (growing pads with zeros, shrinking crops the border), so switching 3 → 5 → 3 loses nothing inside.
+ */
+export function resizeKernelValues(values: readonly number[], size: number): number[] {
+  const old = Math.round(Math.sqrt(values.length));
+  const out = new Array<number>(size * size).fill(0);
+  const shift = (size - old) / 2;
+  for (let v = 0; v < old; v++) {
+    for (let u = 0; u < old; u++) {
+      const y = v + shift;
+      const x = u + shift;
+      if (x >= 0 && x < size && y >= 0 && y < size) out[y * size + x] = values[v * old + u]!;
+    }
+  }
+  return out;
+}
+
+/** Where image box `b` lands on a stage shown at `scale` display pixels per image pixel. */
+export function scaleBox(b: { x: number; y: number; width: number; height: number }, scale: number): { x: number; y: number; width: number; height: number } {
+  return { x: b.x * scale, y: b.y * scale, width: b.width * scale, height: b.height * scale };
+}
+
+/** Scores mapped to 0…1 over their own range (all equal → 1), for colouring sub-boxes. */
+export function relativeScores(scores: readonly number[]): number[] {
+  if (scores.length === 0) return [];
+  const min = Math.min(...scores);
+  const max = Math.max(...scores);
+  return scores.map((s) => (max > min ? (s - min) / (max - min) : 1));
+}

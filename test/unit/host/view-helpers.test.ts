@@ -1,0 +1,63 @@
+import * as assert from 'node:assert/strict';
+import { gridHeatmap, visualSearch, type NodeDetection, type SearchModel, type SearchNode } from '../../../src/core/search/vstar';
+import { toReplay } from '../../../src/host/search-replay';
+import { clipCard, convolutionCard } from '../../../src/shared/method-cards';
+import { parseHostToInspector } from '../../../src/shared/protocol';
+import { parseLabels, relativeScores, resizeKernelValues, scaleBox } from '../../../src/shared/view-helpers';
+
+describe('inspector tab helpers', () => {
+  it('parses labels one per line or comma-separated, trimmed, without empties or repeats', () => {
+    assert.deepEqual(parseLabels(' a cat \n\na dog, a cat,\n a red car '), ['a cat', 'a dog', 'a red car']);
+    assert.deepEqual(parseLabels('  \n , '), []);
+    assert.equal(parseLabels(Array.from({ length: 100 }, (_, i) => `l${i}`).join('\n')).length, 64);
+  });
+
+  it('resizes a custom kernel keeping its centre (3 → 5 pads, 5 → 3 crops back)', () => {
+    const k3 = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+    const k5 = resizeKernelValues(k3, 5);
+    assert.deepEqual(k5, [0, 0, 0, 0, 0, 0, 1, 2, 3, 0, 0, 4, 5, 6, 0, 0, 7, 8, 9, 0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(resizeKernelValues(k5, 3), k3);
+    assert.deepEqual(resizeKernelValues(k3, 3), k3);
+  });
+
+  it('scales boxes to the stage and scores to 0…1 of their own range', () => {
+    assert.deepEqual(scaleBox({ x: 10, y: 20, width: 30, height: 40 }, 0.5), { x: 5, y: 10, width: 15, height: 20 });
+    assert.deepEqual(relativeScores([0.2, 0.6, 0.4]), [0, 1, 0.5000000000000001]);
+    assert.deepEqual(relativeScores([0.3, 0.3]), [1, 1]);
+    assert.deepEqual(relativeScores([]), []);
+  });
+
+  it('method cards state the operation and parameters used', () => {
+    const conv = convolutionCard({ kernelName: 'Sobel x', operation: 'correlation', border: 'zero', channels: 'rgb', stacked: 'box blur 3×3', mapping: 'signed', width: 320, height: 200 });
+    assert.match(conv.formulas[0]!, /f\(x \+ u, y \+ v\)/);
+    assert.ok(conv.notes.some((n) => n.includes('then box blur 3×3')));
+    assert.ok(conv.notes.some((n) => n.includes('pixels outside the image are 0')));
+    assert.match(convolutionCard({ kernelName: 'k', operation: 'convolution', border: 'reflect', channels: 'luminance', stacked: undefined, mapping: 'clamp', width: 1, height: 1 }).formulas[0]!, /f\(x − u, y − v\)/);
+    assert.ok(clipCard('a photo of {}.').notes[0]!.includes('"a photo of {}."'));
+  });
+
+  it('turns a recorded V* search into a replay the webview accepts', async () => {
+    // A deterministic model: the cue is all in the top-left quarter; nothing is ever detected.
+    const model: SearchModel = {
+      async detect(node: SearchNode): Promise<NodeDetection> {
+        const { x, y, width, height } = node.box;
+        return { cue: { rows: 2, cols: 2, xs: [x, x + width / 2, x + width], ys: [y, y + height / 2, y + height], values: [1, 0, 0, 0] }, detection: { box: node.box, score: 0.1 } };
+      },
+    };
+    const result = await visualSearch(model, { width: 800, height: 600 }, 'thing', { cueThreshold: 0.5, cueThresholdMinimum: 0.5 });
+    const replay = toReplay(result);
+    assert.equal(replay.steps.length, result.steps.length);
+    assert.ok(replay.steps.length >= 2);
+    const first = replay.steps[0]!;
+    assert.equal(first.kind, 'node');
+    if (first.kind === 'node') {
+      assert.deepEqual(first.node.box, { x: 0, y: 0, width: 800, height: 600 });
+      assert.equal(first.children.length, 4);
+      assert.equal(first.queue[0]!.id, first.children[0]!.id, 'the top-left child, holding all the cue, is next');
+    }
+    assert.equal(replay.steps.at(-1)!.kind, 'stop');
+    const message = parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [JSON.parse(JSON.stringify(replay))], stats: { runs: 1, crops: 1, ms: 1 } });
+    assert.ok(message, 'the replay passes the webview-side validation');
+    assert.ok(gridHeatmap({ x: 0, y: 0, width: 2, height: 2 }, 1, 1, [1]));
+  });
+});
