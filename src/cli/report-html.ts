@@ -7,9 +7,15 @@
 import sharp from 'sharp';
 import type { RgbImage } from '../core/image/types.js';
 import { colormapTable, type ColormapName } from '../shared/colormap.js';
+import type { MethodCard } from '../shared/method-cards.js';
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** A method card shared with the inspector (src/shared/method-cards.ts), as report HTML. */
+export function methodCardHtml(card: MethodCard): string {
+  return card.formulas.map((f) => `<span class="formula">${escapeHtml(f)}</span>`).join('') + `<p>${card.notes.map(escapeHtml).join(' ')}</p>`;
 }
 
 /** `data:image/png;base64,…` of an RGB image. */

@@ -36,8 +36,9 @@ import { principalComponents } from '../core/analysis/pca.js';
 import { positionSimilarity, readPositionTable, resizePositionTable, type PositionTable } from '../core/analysis/position-embedding.js';
 import { DEFAULT_ROLLOUT_OPTIONS } from '../core/analysis/rollout.js';
 import { createFuyuRunner, DEFAULT_MAX_NEW_TOKENS } from './fuyu.js';
+import { clipCard, learnedFiltersCard } from '../shared/method-cards.js';
 import {
-  attentionDistancePlot, barsHtml, colorGrid, escapeHtml, figure, heatmapOverlay, imgTag, mosaic, patchGridSvg, rangeOf, reportPage, upscale,
+  attentionDistancePlot, barsHtml, colorGrid, escapeHtml, figure, heatmapOverlay, imgTag, methodCardHtml, mosaic, patchGridSvg, rangeOf, reportPage, upscale,
   type ReportSection,
 } from './report-html.js';
 
@@ -247,7 +248,7 @@ async function vitLabels(runner: ModelRunner, loaded: LoadedModel & { kind: 'vit
 }
 
 async function clipViews(runner: ModelRunner, loaded: LoadedCLIP, input: VisionInput, grid: PatchGrid, shown: RgbImage, scale: number, args: { texts: string[]; template?: string }, signal: AbortSignal): Promise<ReportSection> {
-  const method = `<span class="formula">p(t | x) = softmax_t(exp(s)·cos(f(x), g(t)))</span><p>Zero-shot: image and text embeddings, unit length, logit scale exp(s) of the checkpoint${args.template ? `, prompt template <code>${escapeHtml(args.template)}</code>` : ''}. Heatmap: per patch, cos(MaskCLIP patch embedding, text embedding) — the value path of the last block projected like [CLS] (SPEC §4.8) — coloured min…max of each map.</p>`;
+  const method = methodCardHtml(clipCard(args.template ?? '{}'));
   if (!loaded.model.hasText || args.texts.length === 0) {
     return { id: 'clip', title: 'CLIP zero-shot and heatmaps', body: '<p class="note">No --text given (or no text tower): pass labels with --text to get zero-shot probabilities and phrase heatmaps.</p>', method };
   }
@@ -302,7 +303,7 @@ async function filterSection(filters: PatchEmbeddingFilters, input: VisionInput,
     title: 'Learned convolution: patch-embedding filters',
     body: figure(await imgTag(mosaic(shownTiles, 16, 2), 'patch-embedding filters'), `${Math.min(filters.count, MAX_FILTER_TILES)} of ${filters.count} filters (${filters.patchSize}×${filters.patchSize}×3, <code>${escapeHtml(filters.tensor)}</code>), by response energy on this image, highest first`) +
       `<h3>Response maps of the ${RESPONSE_MAPS} most energetic channels</h3>${maps.join('')}`,
-    method: `<span class="formula">r_d(i, j) = b_d + Σ_c Σ_u Σ_v w_d[c, v, u] · x[c, i·p + v, j·p + u]</span><p>The patch embedding is a convolution with kernel = stride = p = ${filters.patchSize} (a cross-correlation, as every deep-learning conv: no kernel flip), on the normalised pixels, before [CLS] and position embeddings are added${filters.bias ? '' : ' (no bias in this model)'}. Computed here from the weights. Energy = mean of r_d² over the patches. Tiles: each filter's own min → black, max → white, per filter (so tiles are not comparable in magnitude).</p>`,
+    method: methodCardHtml(learnedFiltersCard(filters.patchSize, filters.tensor, filters.bias !== undefined)),
   };
 }
 
