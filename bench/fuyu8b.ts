@@ -13,8 +13,15 @@
  * vocabulary: fp32 Fuyu-8B itself would need ≈38 GB, and its two 262,144-row tables alone
  * (4 GB each in fp32, cast at run time because they exceed ORT's constant-folding limit) do not
  * fit beside the sessions; the per-layer cost does not depend on the vocabulary. Everything is
- * written to a temporary folder that is deleted at the end.
+ * written to a temporary folder that is deleted at the end, also on failure and on SIGINT/SIGTERM.
+ *
+ * Peak RSS is the whole process (main thread, the engine's worker thread, ORT's native memory),
+ * per phase: writing the checkpoint, converting it (same process, main thread), and inference
+ * (session load + prefill + decoding). On Linux the kernel's own high-water mark (VmHWM, reset
+ * per phase through /proc/self/clear_refs) is exact; elsewhere, and as a cross-check, RSS sampled
+ * every 20 ms on the main thread (which stays free while the worker runs ORT).
  */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,20 +41,70 @@ const GB = 1e9;
 /** The fp32 baseline's vocabulary: above the bench tokenizer's 454 ids, small enough to leave memory to the layers. */
 const BASELINE_VOCAB = 1024;
 
-/** Peak process RSS (main thread + the engine's worker + ORT's native memory), sampled. */
+/** The kernel's peak RSS of this process (VmHWM), or undefined where /proc is not available. */
+function kernelPeakRss(): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** RssAnon (heap, ORT's buffers) and RssFile (mapped files: ORT maps the external weights while loading) in bytes. */
+function rssParts(): { anon: number; file: number } | undefined {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    const parts = { anon: kb('RssAnon'), file: kb('RssFile') };
+    return Number.isFinite(parts.anon) && Number.isFinite(parts.file) ? parts : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peak process RSS (main thread + the engine's worker + ORT's native memory) since the last reset. */
 class PeakRss {
   private peak = 0;
+  /** Sampled peak of RssAnon alone: file-backed pages are clean page cache the kernel can drop under pressure. */
+  private peakAnon = 0;
   private readonly timer = setInterval(() => this.sample(), 20);
+  /** Whether the kernel's high-water mark could be reset (then `kernelBytes` is this phase's peak). */
+  private kernelReset = false;
   sample(): void {
     this.peak = Math.max(this.peak, process.memoryUsage().rss);
+    const parts = rssParts();
+    if (parts) this.peakAnon = Math.max(this.peakAnon, parts.anon);
+  }
+  /** Sampled peak of anonymous memory (NaN where /proc is not available). */
+  get anonBytes(): number {
+    this.sample();
+    return rssParts() ? this.peakAnon : NaN;
   }
   reset(): void {
+    (globalThis as { gc?: () => void }).gc?.();
     this.peak = 0;
+    this.peakAnon = 0;
     this.sample();
+    try {
+      writeFileSync('/proc/self/clear_refs', '5'); // "5": reset the peak RSS to the current RSS (Linux ≥ 4.0)
+      this.kernelReset = true;
+    } catch {
+      this.kernelReset = false;
+    }
   }
+  /** Sampled peak. */
   get bytes(): number {
     this.sample();
     return this.peak;
+  }
+  /** The kernel's peak since reset(), else the sampled one. */
+  get exactBytes(): number {
+    const kernel = this.kernelReset ? kernelPeakRss() : undefined;
+    return kernel ?? this.bytes;
+  }
+  get source(): string {
+    return this.kernelReset ? 'VmHWM' : 'sampled';
   }
   stop(): void {
     clearInterval(this.timer);
@@ -59,13 +116,29 @@ interface RunFigures {
   promptTokens: number;
   convertS?: number;
   cacheBytes?: number;
+  /** Peak RSS of the conversion (kernel high-water mark where available) and sampled. */
+  convertPeakRss?: number;
+  convertPeakRssSampled?: number;
   estimateBytes: number;
   loadS: number;
-  /** Peak RSS once the prefill session is loaded, before the decode session. */
-  rssAfterPrefillSession: number;
+  /** Number of ORT sessions generation used. */
+  sessions: number;
+  /** RSS once the sessions are loaded. */
+  rssAfterLoad: number;
+  /** Peak RSS of the session load alone. */
+  peakRssLoad: number;
+  /** Peak RSS from the start of the load to the first token (load + prefill). */
+  peakRssToFirstToken: number;
+  /** RSS split at the end of the load. */
+  afterLoadParts?: { anon: number; file: number };
+  /** Sampled peak of anonymous RSS over inference. */
+  peakAnon: number;
   prefillS: number;
   decodeMs: number;
+  /** Peak RSS of inference: session load + prefill + decoding. */
   peakRss: number;
+  peakRssSampled: number;
+  rssSource: string;
 }
 
 /** A folder that shares `dir`'s shards (symlinks) but whose config.json has `layers` layers. */
@@ -83,7 +156,6 @@ async function withLayers(dir: string, layers: number): Promise<string> {
 }
 
 async function measure(folder: string, weights: WeightPrecision, cacheDir: string, image: RgbImage, tokens: number, rss: PeakRss): Promise<RunFigures> {
-  (globalThis as { gc?: () => void }).gc?.();
   rss.reset();
   const engine = InferenceEngine.create({ threads: physicalCoreCount() });
   try {
@@ -103,18 +175,32 @@ async function measure(folder: string, weights: WeightPrecision, cacheDir: strin
       const quantized = await runner.quantizedWeights();
       figures.convertS = (now() - t) / 1000;
       figures.cacheBytes = quantized.byteSize;
+      figures.convertPeakRss = rss.exactBytes;
+      figures.convertPeakRssSampled = rss.bytes;
     }
+    rss.reset(); // inference from here: the conversion's buffers are garbage now
     t = now();
-    await runner.prepareGraph('prefill', runner.detail);
-    figures.rssAfterPrefillSession = rss.bytes;
-    await runner.prepareGraph('decode', 'compact');
+    const sessions = await runner.prepareGeneration();
+    figures.sessions = new Set(Object.values(sessions)).size;
     figures.loadS = (now() - t) / 1000;
+    figures.rssAfterLoad = process.memoryUsage().rss;
+    figures.afterLoadParts = rssParts();
+    figures.peakRssLoad = rss.exactBytes;
     const stamps: number[] = [];
     t = now();
-    await runner.generate(prompt, { maxNewTokens: tokens, onToken: () => stamps.push(now()) });
+    await runner.generate(prompt, {
+      maxNewTokens: tokens,
+      onToken: (token) => {
+        stamps.push(now());
+        if (token.index === 0) figures.peakRssToFirstToken = rss.exactBytes;
+      },
+    });
     figures.prefillS = (stamps[0]! - t) / 1000;
     figures.decodeMs = median(stamps.slice(1).map((s, i) => s - stamps[i]!));
-    figures.peakRss = rss.bytes;
+    figures.peakRss = rss.exactBytes;
+    figures.peakRssSampled = rss.bytes;
+    figures.peakAnon = rss.anonBytes;
+    figures.rssSource = rss.source;
     return figures as RunFigures;
   } finally {
     await engine.dispose();
@@ -122,15 +208,25 @@ async function measure(folder: string, weights: WeightPrecision, cacheDir: strin
 }
 
 function print(tag: string, f: RunFigures): void {
-  console.log(`${tag}: ${f.layers} layers, ${f.promptTokens} prompt tokens`);
+  console.log(`${tag}: ${f.layers} layers, ${f.promptTokens} prompt tokens, ${f.sessions} ORT session(s); peak RSS from ${f.rssSource}`);
   if (f.convertS !== undefined) figure(`fuyu8b.${tag}.convert_s`, f.convertS, 's', 1);
   if (f.cacheBytes !== undefined) figure(`fuyu8b.${tag}.cache_gb`, f.cacheBytes / GB, 'GB');
+  if (f.convertPeakRss !== undefined) figure(`fuyu8b.${tag}.convert_peak_rss_gb`, f.convertPeakRss / GB, 'GB');
+  if (f.convertPeakRssSampled !== undefined) figure(`fuyu8b.${tag}.convert_peak_rss_sampled_gb`, f.convertPeakRssSampled / GB, 'GB');
   figure(`fuyu8b.${tag}.estimated_memory_gb`, f.estimateBytes / GB, 'GB');
   figure(`fuyu8b.${tag}.session_load_s`, f.loadS, 's', 1);
   figure(`fuyu8b.${tag}.prefill_s`, f.prefillS, 's', 2);
   figure(`fuyu8b.${tag}.decode_ms_per_token`, f.decodeMs, 'ms', 1);
-  figure(`fuyu8b.${tag}.peak_rss_after_prefill_session_gb`, f.rssAfterPrefillSession / GB, 'GB');
-  figure(`fuyu8b.${tag}.peak_rss_gb`, f.peakRss / GB, 'GB');
+  figure(`fuyu8b.${tag}.rss_after_load_gb`, f.rssAfterLoad / GB, 'GB');
+  if (f.afterLoadParts) {
+    figure(`fuyu8b.${tag}.rss_after_load_anon_gb`, f.afterLoadParts.anon / GB, 'GB');
+    figure(`fuyu8b.${tag}.rss_after_load_file_gb`, f.afterLoadParts.file / GB, 'GB');
+  }
+  figure(`fuyu8b.${tag}.peak_rss_load_gb`, f.peakRssLoad / GB, 'GB');
+  figure(`fuyu8b.${tag}.peak_rss_load_and_prefill_gb`, f.peakRssToFirstToken / GB, 'GB');
+  figure(`fuyu8b.${tag}.peak_rss_gb`, f.peakRss / GB, 'GB'); // inference: load + prefill + decode
+  figure(`fuyu8b.${tag}.peak_rss_sampled_gb`, f.peakRssSampled / GB, 'GB');
+  figure(`fuyu8b.${tag}.peak_rss_anon_sampled_gb`, f.peakAnon / GB, 'GB'); // without mapped-file pages
 }
 
 /** Per-layer cost and the fixed rest from two layer counts; with `extrapolate`, the 36-layer estimate. */
@@ -141,6 +237,13 @@ function perLayer(tag: string, big: RunFigures, small: RunFigures, extrapolate: 
   const decode = (big.decodeMs - small.decodeMs) / layers;
   figure(`fuyu8b.${tag}.per_layer_prefill_ms`, prefill * 1000, 'ms', 0);
   figure(`fuyu8b.${tag}.per_layer_decode_ms`, decode, 'ms', 2);
+  // Memory the same way: per layer, and the fixed rest (tables, lm_head, runtime) at the smaller count.
+  const rssPerLayer = (big.rssAfterLoad - small.rssAfterLoad) / layers;
+  const peakPerLayer = (big.peakRss - small.peakRss) / layers;
+  figure(`fuyu8b.${tag}.per_layer_rss_after_load_mb`, rssPerLayer / 1e6, 'MB', 0);
+  figure(`fuyu8b.${tag}.per_layer_peak_rss_mb`, peakPerLayer / 1e6, 'MB', 0);
+  figure(`fuyu8b.${tag}.fixed_rss_after_load_gb`, (small.rssAfterLoad - small.layers * rssPerLayer) / GB, 'GB');
+  figure(`fuyu8b.${tag}.fixed_peak_rss_gb`, (small.peakRss - small.layers * peakPerLayer) / GB, 'GB');
   if (extrapolate) {
     figure(`fuyu8b.${tag}.fixed_prefill_ms`, (small.prefillS - small.layers * prefill) * 1000, 'ms', 0);
     figure(`fuyu8b.${tag}.fixed_decode_ms`, small.decodeMs - small.layers * decode, 'ms', 1);
@@ -169,17 +272,27 @@ async function main(): Promise<void> {
   if (weights !== 'int4' && weights !== 'int8') throw new Error('--weights must be int4 or int8');
 
   const root = await makeTempDir('fuyu8b');
+  // `finally` does not run when the process is killed by a signal: delete the ~18 GB there too.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    console.error(`${signal}: deleting ${root}`);
+    rmSync(root, { recursive: true, force: true });
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const rss = new PeakRss();
   try {
     const model = path.join(root, 'model');
     const cache = path.join(root, 'quantized');
     await fs.mkdir(model);
     let t = now();
+    rss.reset();
     const bytes = await writeRandomFuyuBf16(model, { ...FUYU_8B, layers });
     console.log(`threads: ${physicalCoreCount()}; temp folder ${root}`);
     figure('fuyu8b.layers', layers, '', 0);
     figure('fuyu8b.checkpoint_gb', bytes / GB, 'GB');
     figure('fuyu8b.write_checkpoint_s', (now() - t) / 1000, 's', 1);
+    figure('fuyu8b.write_checkpoint_peak_rss_gb', rss.exactBytes / GB, 'GB');
 
     const random = seededRandom(3);
     const image: RgbImage = { width: 640, height: 480, data: Uint8Array.from({ length: 640 * 480 * 3 }, () => (random() * 256) | 0) };
@@ -200,6 +313,8 @@ async function main(): Promise<void> {
   } finally {
     rss.stop();
     await fs.rm(root, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

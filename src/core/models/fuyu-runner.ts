@@ -1,6 +1,7 @@
 /**
- * Running Fuyu: the checkpoint's tokenizer and special ids, the processor's token layout, one
- * engine session per graph (prefill, decode), and greedy generation with the KV cache, streaming
+ * Running Fuyu: the checkpoint's tokenizer and special ids, the processor's token layout, the
+ * engine sessions (full detail: a prefill and a decode graph; compact: one graph for both, so the
+ * pre-packed weights are in memory once), and greedy generation with the KV cache, streaming
  * each token to a callback.
  *
  * The cache crosses the worker boundary on every step (present → past), transferred, not copied.
@@ -13,9 +14,15 @@ import { CONFIG_FILE, type Checkpoint } from '../io/checkpoint.js';
 import { graphKey, type GraphCache } from '../onnx/cache.js';
 import { FuyuTokenizer } from '../text/fuyu-tokenizer.js';
 import { QuantizedWeights, quantSpecFor, quantizedShape, readTableRows, type QuantizeProgress, type WeightPrecision } from './quantize.js';
-import { FUYU_IO, PREFILL_QUERY_CHUNKS, Fuyu, fuyuLayout, layoutFromInputIds, missingImageTokenError, type FuyuDetail, type FuyuGraphKind, type FuyuLayout, type FuyuSpecialIds } from './fuyu.js';
+import { FUYU_IO, Fuyu, attentionHeadGroups, fuyuLayout, layoutFromInputIds, missingImageTokenError, type FuyuDetail, type FuyuGraphKind, type FuyuLayout, type FuyuSpecialIds } from './fuyu.js';
 
 export const GENERATION_CONFIG_FILE = 'generation_config.json';
+
+/**
+ * Bumped when Fuyu's graphs change their inputs or outputs, so graphs cached on disk by an earlier
+ * version are rebuilt (2: the compact prefill graph takes `past.*` and serves decoding too).
+ */
+const FUYU_GRAPH_VERSION = 2;
 
 /** Models up to this many parameters return every intermediate by default (`full` graphs). */
 const FULL_DETAIL_MAX_PARAMETERS = 1e9;
@@ -38,7 +45,7 @@ export interface MemoryEstimate {
   weightBytes: number;
   /** Keys and values of `tokens` positions, float32. */
   kvCacheBytes: number;
-  /** The largest activations of a compact prefill (MLP, one query chunk's scores). */
+  /** The largest activations of a compact prefill (MLP, one head group's scores). */
   activationBytes: number;
   totalBytes: number;
 }
@@ -62,7 +69,7 @@ export function estimateFuyuMemory(model: Fuyu, weights: WeightPrecision, tokens
     weightBytes = quantizedBytes(V, D) + L * (quantizedBytes(3 * D, D) + quantizedBytes(D, D) + quantizedBytes(F, D) + quantizedBytes(D, F)) + 4 * small;
   }
   const kvCacheBytes = tokens * 2 * L * D * 4;
-  const activationBytes = 4 * (3 * tokens * F + H * Math.ceil(tokens / PREFILL_QUERY_CHUNKS) * tokens);
+  const activationBytes = 4 * (3 * tokens * F + (H / attentionHeadGroups(H)) * tokens * tokens);
   return { weightBytes, kvCacheBytes, activationBytes, totalBytes: weightBytes + kvCacheBytes + activationBytes };
 }
 
@@ -259,10 +266,23 @@ export class FuyuRunner {
     return { layout, imagePatches };
   }
 
+  /**
+   * Loads (or reuses) the sessions generate() uses: the prefill graph, and (with the cache) the
+   * graph of the decoding steps, which for compact detail is the same session.
+   */
+  async prepareGeneration(options: { useCache?: boolean; signal?: AbortSignal } = {}): Promise<{ prefill: string; decode?: string }> {
+    const prefill = await this.prepareGraph('prefill', this.detail, options.signal);
+    if (options.useCache === false) return { prefill };
+    // Full-detail prefill graphs return every position's tensors and take no cache, so full
+    // detail decodes with the compact decode graph (a second session, affordable for small
+    // models); the compact prefill graph takes the cache itself.
+    return { prefill, decode: this.detail === 'compact' ? prefill : await this.prepareGraph('decode', 'compact', options.signal) };
+  }
+
   /** Loads (or reuses) the session of one graph; returns its key. */
   async prepareGraph(kind: FuyuGraphKind, detail: FuyuDetail, signal?: AbortSignal): Promise<string> {
     const quantized = this.weights === 'fp32' ? undefined : await this.quantizedWeights(signal);
-    const key = graphKey({ kind: `fuyu-${kind}`, detail, checkpoint: this.loaded.checkpoint.identity(), weights: quantized?.file });
+    const key = graphKey({ kind: `fuyu-${kind}`, version: FUYU_GRAPH_VERSION, detail, checkpoint: this.loaded.checkpoint.identity(), weights: quantized?.file });
     if (!this.engine.hasSession(key)) {
       const graph = await this.graphs.get(key, async () => this.model.buildGraph(kind, detail, quantized));
       await this.engine.loadSession(key, { modelBytes: graph.bytes, externalDataDir: graph.externalDataDir }, { signal });
@@ -283,12 +303,24 @@ export class FuyuRunner {
     const { layout, imagePatches } = prompt;
     const feeds: Record<string, TensorData> = {
       ...(await this.tokenEmbeddings(ids)),
+      ...(this.detail === 'compact' ? this.emptyCache() : {}),
       [FUYU_IO.inputIds]: int64(ids),
       [FUYU_IO.imagePatches]: { type: 'float32', dims: [layout.patchPositions.length, this.model.patchLength], data: imagePatches },
       [FUYU_IO.imagePositions]: int64(layout.patchPositions),
       [FUYU_IO.textStart]: int64([layout.textStart]),
     };
     return this.engine.run(key, feeds, wanted, signal);
+  }
+
+  /** `past.*` of no positions, [0, D]: the compact graph's prefill starts from an empty cache. */
+  private emptyCache(): Record<string, TensorData> {
+    const feeds: Record<string, TensorData> = {};
+    const dims = [0, this.model.config.hidden_size];
+    for (let i = 0; i < this.model.config.num_hidden_layers; i++) {
+      feeds[FUYU_IO.pastKey(i)] = { type: 'float32', dims, data: new Float32Array(0) };
+      feeds[FUYU_IO.pastValue(i)] = { type: 'float32', dims, data: new Float32Array(0) };
+    }
+    return feeds;
   }
 
   /** Quantised graphs take the embedding rows of `ids` as an input (read from the checkpoint, exact); fp32 graphs look them up themselves. */
@@ -330,7 +362,15 @@ export class FuyuRunner {
     const stepAttentionsMean: Float32Array[][] = Array.from({ length: L }, () => []);
     let text = '';
     let stopped: FuyuGeneration['stopped'] = 'max-new-tokens';
-    const decodeKey = useCache ? await this.prepareGraph('decode', 'compact', signal) : undefined;
+    const decodeKey = (await this.prepareGeneration({ useCache, signal })).decode;
+    // The compact graph decodes too: it takes its prefill inputs, with no image patches to place
+    // (new buffers every step: the feeds are transferred to the worker).
+    const decodeOnly = (): Record<string, TensorData> => this.detail === 'compact'
+      ? {
+          [FUYU_IO.imagePatches]: { type: 'float32', dims: [0, this.model.patchLength], data: new Float32Array(0) },
+          [FUYU_IO.textStart]: int64([prompt.layout.textStart]),
+        }
+      : {};
     for (let step = 0; ; step++) {
       const id = argmax(logits);
       newTokenIds.push(id);
@@ -350,6 +390,7 @@ export class FuyuRunner {
       if (decodeKey) {
         const feeds: Record<string, TensorData> = {
           ...past,
+          ...decodeOnly(),
           ...(await this.tokenEmbeddings([id])),
           [FUYU_IO.inputIds]: int64([id]),
           [FUYU_IO.imagePositions]: int64(prompt.layout.patchPositions),

@@ -11,6 +11,10 @@
  * Two graphs per model: `prefill` (the whole prompt with the image, from an empty cache) and
  * `decode` (new tokens after a cache of past keys/values). Activations are token-major [T, D]
  * (batch 1); cached keys/values are token-major too, [past, D], so appending is a Concat on axis 0.
+ *
+ * The `compact` prefill graph (large models) takes the cache too and serves both steps: prefill
+ * with an empty past, decoding with no image patches. Each ORT session holds its own pre-packed
+ * copy of the weights, so one graph for both steps is one copy of Fuyu-8B's ≈5 GB instead of two.
  */
 import { UserError, check } from '../errors.js';
 import { SUPPORTED_ACTIVATIONS, activation, attention, layerNorm, linear } from '../onnx/blocks.js';
@@ -225,10 +229,18 @@ export const FUYU_IO = {
 } as const;
 
 /**
- * Query chunks of the compact prefill: each chunk's scores are [H, S/chunks, S], so Fuyu-8B at
- * S ≈ 2,340 holds ≈90 MB of scores at a time instead of 1.4 GB per layer.
+ * Head groups of the compact graph's attention: each group's scores are [H/groups, T, past + T],
+ * so Fuyu-8B at S ≈ 2,340 holds ≈90 MB of scores at a time instead of 1.4 GB per layer. Heads,
+ * not query rows, are split because their number is fixed: a one-token decoding step computes
+ * no padding rows (query chunks of a 1-row step would be 16 padded rows).
  */
-export const PREFILL_QUERY_CHUNKS = 16;
+export const ATTENTION_HEAD_GROUPS = 16;
+
+/** The number of head groups for `heads` heads: the largest divisor of `heads` up to ATTENTION_HEAD_GROUPS. */
+export function attentionHeadGroups(heads: number): number {
+  for (let groups = Math.min(ATTENTION_HEAD_GROUPS, heads); groups > 1; groups--) if (heads % groups === 0) return groups;
+  return 1;
+}
 
 /** float32 min, the additive mask value transformers uses for disallowed keys. */
 const MASK_MIN = -3.4028234663852886e38;
@@ -353,7 +365,11 @@ export class Fuyu {
    * The ONNX graph of one variant; every dimension is symbolic, so one session serves every
    * image size and prompt. Inputs: `input_ids` int64 [T], `image_positions` int64 [P]; prefill
    * also `image_patches` float [P, patchLength] and `text_start` int64 [1]; decode also
-   * `past.{i}.key|value` [past, D]. Outputs (see FUYU_IO): `next_token_logits` [1, V],
+   * `past.{i}.key|value` [past, D]. The compact prefill takes all of them and is the decode step
+   * as well: `past` [0, D] and every patch for the prompt, then the cache and `image_patches`
+   * [0, patchLength] for each new token (`image_positions` and `text_start` stay the prompt's:
+   * patches are written at image_positions − past, text rows start at max(text_start − past, 0)).
+   * Outputs (see FUYU_IO): `next_token_logits` [1, V],
    * `present.{i}.key|value` [past + T, D], `image_attentions.{i}` [H, text rows, P] and its head
    * mean; `full` adds `logits` [T, V], `hidden_states.{i}` [T, D], `attentions.{i}` [H, T, past + T].
    *
@@ -367,8 +383,10 @@ export class Fuyu {
     const { hidden_size: D, num_hidden_layers: L, num_attention_heads: H, vocab_size: V } = cfg;
     const g = new GraphBuilder(`fuyu-${kind}-${detail}`);
     const full = detail === 'full';
-    const T = kind === 'prefill' ? 'S' : 'T';
-    const keys = kind === 'prefill' ? 'S' : 'past_plus_T';
+    // The compact prefill is also the decode step (one session, one copy of the weights).
+    const withPast = kind === 'decode' || !full;
+    const T = withPast ? 'T' : 'S';
+    const keys = withPast ? 'past_plus_T' : 'S';
     const w = new FuyuWeights(quantized);
 
     const inputIds = g.input(FUYU_IO.inputIds, OnnxDataType.INT64, [T]);
@@ -380,7 +398,7 @@ export class Fuyu {
     let pastLength: Value;
     let textRows: Value | undefined;
     const past: { key: Value; value: Value }[] = [];
-    if (kind === 'prefill') {
+    if (!withPast) {
       const patches = g.input(FUYU_IO.imagePatches, OnnxDataType.FLOAT, ['P', this.patchLength]);
       textRows = g.input(FUYU_IO.textStart, OnnxDataType.INT64, [1]);
       const tokens = quantized
@@ -388,6 +406,28 @@ export class Fuyu {
         : g.op('Gather', [g.weight(this.lm.get('embed_tokens.weight')), inputIds], { axis: 0 }); // [S, D]
       h = this.embeddings(g, w, tokens, patches, imagePositions);
       pastLength = scalarZero;
+    } else if (kind === 'prefill') {
+      // Compact prefill = any step: the prompt from past [0, D], or new tokens after a cache.
+      const patches = g.input(FUYU_IO.imagePatches, OnnxDataType.FLOAT, ['patches', this.patchLength]); // P, or 0 when decoding
+      const textStart = g.input(FUYU_IO.textStart, OnnxDataType.INT64, [1]);
+      for (let i = 0; i < L; i++) {
+        past.push({
+          key: g.input(FUYU_IO.pastKey(i), OnnxDataType.FLOAT, ['past', D]),
+          value: g.input(FUYU_IO.pastValue(i), OnnxDataType.FLOAT, ['past', D]),
+        });
+      }
+      pastLength = g.op('Gather', [g.op('Shape', [past[0]!.key]), scalarZero]); // scalar past
+      const tokens = quantized
+        ? g.input(FUYU_IO.tokenEmbeddings, OnnxDataType.FLOAT, [T, D])
+        : g.op('Gather', [g.weight(this.lm.get('embed_tokens.weight')), inputIds], { axis: 0 }); // [T, D]
+      // The first `patches` image positions, relative to this step's rows: all of them in a
+      // prefill (past 0), none in a decoding step (image_patches [0, patchLength]).
+      const axis0 = g.ints('axis0', [0]);
+      const given = g.op('Slice', [g.op('Shape', [patches]), g.ints('start', [0]), g.ints('end1', [1]), axis0]); // [1]
+      const rows = g.op('Sub', [g.op('Slice', [imagePositions, g.ints('start', [0]), given, axis0]), pastLength]); // [patches]
+      h = this.embeddings(g, w, tokens, patches, rows);
+      // Text rows of this step: from text_start − past on (all rows when decoding).
+      textRows = g.op('Max', [g.op('Sub', [textStart, pastLength]), g.ints('zero', [0])]); // [1]
     } else {
       for (let i = 0; i < L; i++) {
         past.push({
@@ -410,8 +450,8 @@ export class Fuyu {
 
     for (let i = 0; i < L; i++) {
       h = g.scoped(`layer.${i}`, () => {
-        const chunks = kind === 'prefill' && !full ? PREFILL_QUERY_CHUNKS : undefined;
-        const out = this.decoderLayer(g, w, h, i, { mask, rotary, past: past[i], imagePositions, textRows, full, chunks, count });
+        const headGroups = kind === 'prefill' && !full ? attentionHeadGroups(H) : undefined;
+        const out = this.decoderLayer(g, w, h, i, { mask, rotary, past: past[i], imagePositions, textRows, full, headGroups });
         g.output(out.presentKey, OnnxDataType.FLOAT, [keys, D]);
         g.output(out.presentValue, OnnxDataType.FLOAT, [keys, D]);
         g.output(out.imageAttentions, OnnxDataType.FLOAT, [H, 'text_rows', 'P']);
@@ -433,10 +473,10 @@ export class Fuyu {
     return g.build(quantized ? QUANTIZED_OPSETS : undefined, { model_type: 'fuyu', graph: `${kind}-${detail}`, weights });
   }
 
-  /** Token embeddings with the patch embeddings written over the placeholder rows → hidden_states.0 [S, D]. */
-  private embeddings(g: GraphBuilder, w: FuyuWeights, tokens: Value, patches: Value, imagePositions: Value): Value {
+  /** Token embeddings with the patch embeddings written over rows `patchRows` (int64 [P]) → hidden_states.0 [T, D]. */
+  private embeddings(g: GraphBuilder, w: FuyuWeights, tokens: Value, patches: Value, patchRows: Value): Value {
     const projected = w.linear(g, patches, this.top, 'vision_embed_tokens'); // [P, D]
-    const rows = g.op('Unsqueeze', [imagePositions, g.ints('last_axis', [-1])]); // [P, 1]
+    const rows = g.op('Unsqueeze', [patchRows, g.ints('last_axis', [-1])]); // [P, 1]
     return g.op('ScatterND', [tokens, rows, projected], undefined, { name: 'hidden_states.0' }); // [S, D]
   }
 
@@ -487,10 +527,8 @@ export class Fuyu {
       imagePositions: Value;
       textRows?: Value;
       full: boolean;
-      /** Attention in this many query chunks (no [H, T, T] tensor), with the text rows recomputed for the image view. */
-      chunks?: number;
-      /** scalar int64 T. */
-      count: Value;
+      /** Attention in this many groups of heads, one after the other (no [H, T, past + T] tensor). */
+      headGroups?: number;
     },
   ): { hidden: Value; presentKey: Value; presentValue: Value; probs?: Value; imageAttentions: Value; imageAttentionsMean: Value } {
     const cfg = this.config;
@@ -525,12 +563,10 @@ export class Fuyu {
     let context: Value;
     let probs: Value | undefined;
     let imageAttentions: Value;
-    const toEnd = (x: Value, start: Value): Value => g.op('Slice', [x, start, g.ints('end', [Number.MAX_SAFE_INTEGER]), g.ints('axis0', [0])]);
-    if (ctx.chunks && ctx.textRows) {
-      context = chunkedAttention(g, qFlat, presentKey, presentValue, ctx.mask, ctx.count, ctx.chunks, options); // [T, D]
-      // The text rows' probabilities once more, on their own: [H, text rows, T].
-      const text = attention(g, toEnd(qFlat, ctx.textRows), presentKey, presentValue, { ...options, mask: toEnd(ctx.mask, ctx.textRows) });
-      imageAttentions = g.op('Gather', [text.probs, ctx.imagePositions], { axis: 2 }, { name: FUYU_IO.imageAttentions(i) }); // [H, text rows, P]
+    if (ctx.headGroups && ctx.textRows) {
+      const grouped = groupedAttention(g, qFlat, presentKey, presentValue, ctx.mask, ctx.textRows, ctx.imagePositions, ctx.headGroups, options);
+      context = grouped.context; // [T, D]
+      imageAttentions = g.op('Identity', [grouped.imageAttentions], undefined, { name: FUYU_IO.imageAttentions(i) }); // [H, text rows, P]
     } else {
       const whole = attention(g, qFlat, presentKey, presentValue, { ...options, mask: ctx.mask, probsName: ctx.full ? `attentions.${i}` : undefined }); // probs [H, T, past + T]
       context = whole.context;
@@ -577,33 +613,38 @@ class FuyuWeights {
 }
 
 /**
- * `attention`'s context [T, D] computed for `chunks` slices of the query rows in turn, so no
- * [H, T, keys] tensor exists. The query rows (and mask rows) are first padded to c·chunks with
- * c = ceil(T / chunks), because ORT's CPU kernels crash (SIGFPE) on empty chunks; the padded rows
- * are cut off at the end. Rows are independent, so the result equals the unchunked one.
+ * `attention` computed for `groups` groups of heads in turn, so no [H, T, keys] tensor exists; each
+ * group also gives its text rows' attention to the image patches. Heads are independent, so the
+ * result equals the ungrouped one. Returns the context [T, D] and [H, text rows, P].
  */
-function chunkedAttention(
-  g: GraphBuilder, q: Value, k: Value, v: Value, mask: Value, count: Value, chunks: number, options: { heads: number; headDim: number },
-): Value {
-  const n = BigInt(chunks);
+function groupedAttention(
+  g: GraphBuilder, q: Value, k: Value, v: Value, mask: Value, textRows: Value, imagePositions: Value, groups: number,
+  options: { heads: number; headDim: number },
+): { context: Value; imageAttentions: Value } {
+  const { heads, headDim } = options;
+  const per = heads / groups;
+  const splitHeads = g.ints('split_heads', [0, heads, headDim]); // 0 = keep T
+  const qh = g.op('Transpose', [g.op('Reshape', [q, splitHeads])], { perm: [1, 0, 2] }); // [H, T, dh]
+  const kt = g.op('Transpose', [g.op('Reshape', [k, splitHeads])], { perm: [1, 2, 0] }); // [H, dh, keys]
+  const vh = g.op('Transpose', [g.op('Reshape', [v, splitHeads])], { perm: [1, 0, 2] }); // [H, keys, dh]
   const axis0 = g.ints('axis0', [0]);
-  const scalarOf = (hint: string, value: bigint): Value => g.constant(hint, BigInt64Array.of(value), []);
-  const c = g.op('Div', [g.op('Add', [count, scalarOf('chunks_minus_1', n - 1n)]), scalarOf('chunks', n)]); // scalar: ceil(T / chunks)
-  const extra = g.op('Unsqueeze', [g.op('Sub', [g.op('Mul', [c, scalarOf('chunks', n)]), count]), axis0]); // [1]: padded rows
-  const zero = g.ints('zero', [0]);
-  const padRows = g.op('Concat', [zero, zero, extra, zero], { axis: 0 }); // [4]: pads of a [rows, cols] tensor
-  const qPadded = g.op('Pad', [q, padRows, g.scalar('zero', 0)]); // [c·chunks, D]
-  const maskPadded = g.op('Pad', [mask, padRows, g.scalar('zero', 0)]); // [c·chunks, keys]
-  const rows = g.op('Unsqueeze', [c, axis0]); // [1]
+  const axis1 = g.ints('axis1', [1]);
+  const toEnd = g.ints('end', [Number.MAX_SAFE_INTEGER]);
   const contexts: Value[] = [];
-  for (let j = 0; j < chunks; j++) {
-    const start = g.op('Mul', [rows, g.ints(`chunk${j}`, [j])]);
-    const end = g.op('Mul', [rows, g.ints(`chunk${j + 1}`, [j + 1])]);
-    const rowsOf = (x: Value): Value => g.op('Slice', [x, start, end, axis0]);
-    contexts.push(attention(g, rowsOf(qPadded), k, v, { ...options, mask: rowsOf(maskPadded) }).context); // [c, D]
+  const images: Value[] = [];
+  for (let j = 0; j < groups; j++) {
+    const from = g.ints(`heads${j * per}`, [j * per]);
+    const to = g.ints(`heads${(j + 1) * per}`, [(j + 1) * per]);
+    const group = (x: Value): Value => g.op('Slice', [x, from, to, axis0]);
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [group(qh), group(kt)]), g.scalar('attn_scale', headDim ** -0.5)]), mask]); // [h, T, keys]
+    const probs = g.op('Softmax', [scores], { axis: -1 }); // [h, T, keys]
+    contexts.push(g.op('MatMul', [probs, group(vh)])); // [h, T, dh]
+    const text = g.op('Slice', [probs, textRows, toEnd, axis1]); // [h, text rows, keys]
+    images.push(g.op('Gather', [text, imagePositions], { axis: 2 })); // [h, text rows, P]
   }
-  const merged = g.op('Concat', contexts, { axis: 0 }); // [c·chunks, D]
-  return g.op('Slice', [merged, g.ints('start', [0]), g.op('Unsqueeze', [count, axis0]), axis0]); // [T, D]
+  const context = g.op('Concat', contexts, { axis: 0 }); // [H, T, dh]
+  const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: [1, 0, 2] }), g.ints('merge_heads', [0, heads * headDim])]); // [T, D]
+  return { context: merged, imageAttentions: g.op('Concat', images, { axis: 0 }) };
 }
 
 /** The error for a tokenizer without Fuyu's image tokens. */

@@ -254,6 +254,22 @@ describe('Fuyu with int8/int4 weights (fuyu-tiny)', () => {
     });
   }
 
+  it('int4, compact (the large-model path): one session for prefill and decoding, the tokens and logits of the two-session path', async () => {
+    const dir = path.join(tmp, 'compact');
+    const compact = new FuyuRunner(engine, new GraphCache(undefined), loaded, { weights: 'int4', quantizedCacheDir: dir, detail: 'compact' });
+    const keys = await compact.prepareGeneration();
+    assert.equal(keys.decode, keys.prefill, 'decoding reuses the prefill session');
+    // The same weights through the full prefill graph and the separate decode graph.
+    const twoSessions = await runner('int4', dir).generate(prompt, { maxNewTokens: 8 });
+    const gen = await compact.generate(prompt, { maxNewTokens: 8 });
+    assert.deepEqual(gen.newTokenIds, twoSessions.newTokenIds);
+    // Only the attention's arithmetic is arranged differently (head groups): float32 rounding.
+    for (let i = 0; i < 8; i++) {
+      const { worst, range } = deviation(gen.stepLogits[i]!, twoSessions.stepLogits[i]!);
+      assert.ok(worst <= 1e-4 * Math.max(1, range), `step ${i}: worst ${worst} of ${range}`);
+    }
+  });
+
   it('converts once: a second runner (a later session) reuses the cache file without reconverting', async () => {
     const dir = path.join(tmp, 'reuse');
     const first = await runner('int4', dir).quantizedWeights();

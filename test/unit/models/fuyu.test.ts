@@ -203,7 +203,7 @@ describe('Fuyu', () => {
     });
   });
 
-  describe('compact graphs (large models: no per-position outputs, attention in query chunks)', () => {
+  describe('compact graphs (large models: no per-position outputs, attention in head groups, one session)', () => {
     it('give the same next-token logits, image attentions and greedy tokens as the full graphs', async () => {
       const compact = new FuyuRunner(engine, new GraphCache(undefined), fuyu.loaded, { detail: 'compact' });
       const names = compact.model.outputNames('prefill', 'compact');
@@ -219,12 +219,58 @@ describe('Fuyu', () => {
       const gen = await compact.generate(prompt, { maxNewTokens: 8 });
       assert.deepEqual(gen.newTokenIds, asNumbers(expected.get('generated_new_token_ids')!));
 
-      // A sequence shorter than the number of query chunks (one patch, a one-letter prompt).
+      // A very short sequence (one patch, a one-letter prompt; text rows start at row 2).
       const short = fuyu.prepare({ imagePatches: prompt.imagePatches.subarray(0, 192), patchRows: 1, patchCols: 1 }, 'a');
       assert.ok(short.layout.inputIds.length < 16);
       const a = await compact.forward(short, { fetches });
       const b = await fuyu.forward(short, { fetches });
       for (const name of fetches) expectClose(name.replace('image_', ''), f32(a[name]!), f32(b[name]!));
+    });
+  });
+
+  describe('compact: one session for prefill and decoding', () => {
+    /** A compact runner on its own engine, recording the sessions it loads. */
+    async function compactRunner(): Promise<{ runner: FuyuRunner; loads: string[]; dispose: () => Promise<void> }> {
+      const own = InferenceEngine.create({ threads: 1 });
+      const loads: string[] = [];
+      const load = own.loadSession.bind(own);
+      own.loadSession = (key, source, options) => {
+        loads.push(key);
+        return load(key, source, options);
+      };
+      return { runner: new FuyuRunner(own, new GraphCache(undefined), fuyu.loaded, { detail: 'compact' }), loads, dispose: () => own.dispose() };
+    }
+
+    it('loads one session, and generates the tokens, step logits and image attentions of the two-session path', async () => {
+      const { runner, loads, dispose } = await compactRunner();
+      try {
+        const gen = await runner.generate(prompt, { maxNewTokens: 8 });
+        assert.equal(loads.length, 1, `sessions loaded: ${loads.join(', ')}`);
+        const keys = await runner.prepareGeneration();
+        assert.equal(keys.prefill, await runner.prepareGraph('prefill', 'compact'));
+        assert.equal(keys.decode, keys.prefill, 'decoding reuses the prefill session');
+        assert.deepEqual(loads, [keys.prefill], 'and nothing else was loaded');
+
+        // The reference tokens, and what the full prefill + separate decode graph (two sessions) computes.
+        assert.deepEqual(gen.newTokenIds, asNumbers(expected.get('generated_new_token_ids')!));
+        const twoSessions = await fuyu.generate(prompt, { maxNewTokens: 8 });
+        assert.deepEqual(gen.newTokenIds, twoSessions.newTokenIds);
+        for (let i = 0; i < 8; i++) {
+          expectClose(`generate_logits.${i}`, gen.stepLogits[i]!, f32(expected.get(`generate_logits.${i}`)!));
+          expectClose(`step ${i} logits`, gen.stepLogits[i]!, twoSessions.stepLogits[i]!);
+        }
+        for (const i of [0, 1]) {
+          expectClose(`attentions.${i} generated rows`, gen.generatedImageAttentions[i]!, twoSessions.generatedImageAttentions[i]!);
+          expectClose(`attentions.${i} generated mean`, gen.generatedImageAttentionsMean[i]!, twoSessions.generatedImageAttentionsMean[i]!);
+        }
+        assert.equal(gen.generatedImageAttentions[1]!.length, 7 * 4 * prompt.layout.patchPositions.length, '7 decoding steps × heads × patches');
+
+        const uncached = await runner.generate(prompt, { maxNewTokens: 5, useCache: false });
+        assert.deepEqual(uncached.newTokenIds, gen.newTokenIds.slice(0, 5));
+        for (let i = 0; i < 5; i++) expectClose(`uncached step ${i} logits`, uncached.stepLogits[i]!, gen.stepLogits[i]!);
+      } finally {
+        await dispose();
+      }
     });
   });
 
