@@ -32,13 +32,12 @@ import type { FileHandle } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CancelledError, UserError, check } from '../errors.js';
-import { writeAtomic } from '../onnx/cache.js';
 import { CONFIG_FILE } from './checkpoint.js';
 import {
   COMMIT_HASH, DEFAULT_REVISION, EXAMPLE_MODEL_ID, METADATA_FILES, chooseWeights, hubCacheDir, hubEndpoint, isHubOffline,
   isRepoId, isSafeRevision, pickleOnlyError, readHubToken, repoFolderName, shardsOfIndex, type Env,
 } from './hub-layout.js';
-import { fsUserError } from './safetensors.js';
+import { fsUserError, writeWholeFile } from './safetensors.js';
 
 export interface DownloadProgress {
   repoId: string;
@@ -255,7 +254,7 @@ async function writeRef(storage: string, revision: string, commit: string): Prom
   }
   try {
     await fsp.mkdir(path.dirname(ref), { recursive: true });
-    await writeAtomic(ref, commit);
+    await writeWholeFile(ref, commit, 'write the cache ref');
   } catch (err) {
     throw fsUserError(err, ref, 'write the revision reference');
   }

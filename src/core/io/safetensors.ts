@@ -16,7 +16,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import * as path from 'node:path';
-import { UserError, check } from '../errors.js';
+import { CancelledError, UserError, check } from '../errors.js';
 
 // Typed arrays use the platform byte order and safetensors is little-endian; every platform
 // Node and VS Code ship on is little-endian, so a big-endian host is a build problem, not a user's.
@@ -605,9 +605,57 @@ export function layoutSafetensors(
   return { header, ordered };
 }
 
+/** Writes bytes at absolute positions of the file being written. */
+export type PositionalWrite = (bytes: Uint8Array, position: number) => Promise<void>;
+
 /**
- * Writes a safetensors file with the reference layout. The bytes go to a temporary file in the
- * same folder which is then renamed over `file`, so readers never see a partial file.
+ * Writes `file` through a temporary file in its folder: `fill` writes the bytes, then the file is
+ * flushed and renamed into place, so `file` is either absent or complete — never half-written.
+ * With `expectedSize`, a file of any other size is refused before the rename. Errors become
+ * UserErrors naming `file` and `action` (cancellation passes through unchanged).
+ */
+export async function writeFileAtomically(
+  file: string,
+  fill: (write: PositionalWrite) => Promise<void>,
+  action: string,
+  expectedSize?: number,
+): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await fsp.open(temp, 'wx', 0o644);
+    const h = handle;
+    await fill(async (bytes, position) => {
+      for (let done = 0; done < bytes.length;) {
+        const { bytesWritten } = await h.write(bytes, done, Math.min(IO_CHUNK_BYTES, bytes.length - done), position + done);
+        done += bytesWritten;
+      }
+    });
+    if (expectedSize !== undefined) {
+      const { size } = await handle.stat();
+      if (size !== expectedSize) throw new Error(`wrote ${size} bytes of ${file}, expected ${expectedSize}`);
+    }
+    // Flushed before the rename, so a crash cannot leave a complete-looking but empty file.
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fsp.rename(temp, file);
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await fsp.rm(temp, { force: true }).catch(() => undefined);
+    throw err instanceof CancelledError ? err : fsUserError(err, file, action);
+  }
+}
+
+/** A small file written whole and atomically (refs, graphs, their metadata). */
+export async function writeWholeFile(file: string, data: Uint8Array | string, action: string): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  await writeFileAtomically(file, (write) => write(bytes, 0), action, bytes.length);
+}
+
+/**
+ * Writes a safetensors file with the reference layout, atomically (see writeFileAtomically), so
+ * readers never see a partial file.
  */
 export async function writeSafetensors(
   file: string,
@@ -617,31 +665,11 @@ export async function writeSafetensors(
   const { header, ordered } = layoutSafetensors(tensors, metadata);
   const lengthPrefix = Buffer.alloc(8);
   lengthPrefix.writeBigUInt64LE(BigInt(header.length));
-
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: FileHandle | undefined;
-  try {
-    handle = await fsp.open(temp, 'wx', 0o644);
+  await writeFileAtomically(file, async (write) => {
     let position = 0;
-    const put = async (bytes: Uint8Array): Promise<void> => {
-      let done = 0;
-      while (done < bytes.length) {
-        const { bytesWritten } = await handle!.write(bytes, done, Math.min(IO_CHUNK_BYTES, bytes.length - done), position);
-        done += bytesWritten;
-        position += bytesWritten;
-      }
-    };
-    await put(lengthPrefix);
-    await put(header);
-    for (const t of ordered) await put(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    // Flushed before the rename, so a crash cannot leave a complete-looking but empty file.
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await fsp.rename(temp, file);
-  } catch (err) {
-    await handle?.close().catch(() => undefined);
-    await fsp.rm(temp, { force: true }).catch(() => undefined);
-    throw fsUserError(err, file, 'write the safetensors file');
-  }
+    for (const bytes of [lengthPrefix, header, ...ordered.map((t) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))]) {
+      await write(bytes, position);
+      position += bytes.length;
+    }
+  }, 'write the safetensors file');
 }

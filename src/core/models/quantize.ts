@@ -20,13 +20,15 @@
  * written through a temporary file renamed into place. It also holds float32 copies of every other
  * tensor the graph needs (biases, norms), because ORT resolves all external data against one folder.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { CancelledError, UserError, check } from '../errors.js';
 import type { Checkpoint } from '../io/checkpoint.js';
-import { DTYPE_BYTES, SafetensorsFile, decodeToF32, fsUserError, isFloatDtype, type Dtype, type TensorDescriptor } from '../io/safetensors.js';
+import {
+  DTYPE_BYTES, SafetensorsFile, decodeToF32, fsUserError, isFloatDtype, writeFileAtomically,
+  type Dtype, type PositionalWrite, type TensorDescriptor,
+} from '../io/safetensors.js';
 import type { GraphBuilder, Value } from '../onnx/graph.js';
 import { OnnxDataType } from '../onnx/proto.js';
 
@@ -227,35 +229,12 @@ export function planSafetensors(tensors: readonly PlannedTensor[], metadata: Rea
   return { prefix, offsets: new Map(relative.map(([name, o, length]) => [name, { offset: dataStart + o, length }])), fileSize: dataStart + offset };
 }
 
-/**
- * Writes `file` through a temporary file in its folder: `fill` writes bytes at absolute positions,
- * then the file is flushed and renamed into place, so `file` is either absent or complete.
- */
-export async function writeFileStreamed(file: string, layout: SafetensorsLayout, fill: (write: (bytes: Uint8Array, position: number) => Promise<void>) => Promise<void>): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  let handle: FileHandle | undefined;
-  try {
-    handle = await fsp.open(temp, 'wx', 0o644);
-    const h = handle;
-    const write = async (bytes: Uint8Array, position: number): Promise<void> => {
-      for (let done = 0; done < bytes.length;) {
-        const { bytesWritten } = await h.write(bytes, done, Math.min(bytes.length - done, 1 << 30), position + done);
-        done += bytesWritten;
-      }
-    };
+/** Writes a planned safetensors file atomically: the prefix, then whatever `fill` writes at its offsets. */
+export async function writeFileStreamed(file: string, layout: SafetensorsLayout, fill: (write: PositionalWrite) => Promise<void>): Promise<void> {
+  await writeFileAtomically(file, async (write) => {
     await write(layout.prefix, 0);
     await fill(write);
-    const { size } = await handle.stat();
-    if (size !== layout.fileSize) throw new Error(`wrote ${size} bytes of ${file}, expected ${layout.fileSize}`);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await fsp.rename(temp, file);
-  } catch (err) {
-    await handle?.close().catch(() => undefined);
-    await fsp.rm(temp, { force: true }).catch(() => undefined);
-    throw err instanceof CancelledError ? err : fsUserError(err, file, 'write the quantised weights');
-  }
+  }, 'write the quantised weights', layout.fileSize);
 }
 
 // ---------------------------------------------------------------------------------------------

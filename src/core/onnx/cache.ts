@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { writeWholeFile } from '../io/safetensors.js';
 import type { BuiltGraph } from './graph.js';
 
 /** Bump when graph construction changes, so stale cached graphs are never reused. */
@@ -57,21 +58,10 @@ export class GraphCache {
     const base = path.join(this.dir!, key);
     try {
       await fs.mkdir(this.dir!, { recursive: true });
-      await writeAtomic(`${base}.onnx`, graph.bytes);
-      await writeAtomic(`${base}.json`, JSON.stringify({ externalDataDir: graph.externalDataDir, bytes: graph.bytes.length }));
+      await writeWholeFile(`${base}.onnx`, graph.bytes, 'write the graph cache');
+      await writeWholeFile(`${base}.json`, JSON.stringify({ externalDataDir: graph.externalDataDir, bytes: graph.bytes.length }), 'write the graph cache');
     } catch {
       // A cache that cannot be written (read-only or full disk) only costs a rebuild next time.
     }
-  }
-}
-
-export async function writeAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
   }
 }
