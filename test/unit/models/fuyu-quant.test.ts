@@ -16,19 +16,9 @@ import {
   QUANTIZED_OPSETS, allocateQuantized, dequantize, matMulNBits, planSafetensors, quantizeRows, quantizedShape, writeFileStreamed,
   quantSpecFor, type QuantSpec, type WeightPrecision,
 } from '../../../src/core/models/quantize';
+import { seededRandom as seeded } from '../../../bench/lib/random-checkpoint';
 import { GOLDEN } from '../parity';
 
-/** mulberry32, so failures reproduce. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SPECS: QuantSpec[] = [
   { bits: 4, blockSize: 32, symmetric: false },
