@@ -5,6 +5,9 @@
  * even a mistake here could not make it fetch anything.
  */
 import sharp from 'sharp';
+import { principalComponents } from '../core/analysis/pca.js';
+import { vectorTile, type PatchEmbeddingFilters } from '../core/analysis/patch-embedding.js';
+import { positionSimilarity, type PositionTable } from '../core/analysis/position-embedding.js';
 import type { RgbImage } from '../core/image/types.js';
 import { colormapTable, type ColormapName } from '../shared/colormap.js';
 import type { MethodCard } from '../shared/method-cards.js';
@@ -92,6 +95,38 @@ export function colorGrid(values: ArrayLike<number>, rows: number, cols: number,
     data.set([table[l]!, table[l + 1]!, table[l + 2]!], i * 3);
   }
   return { width: cols, height: rows, data };
+}
+
+/**
+ * ViT paper Fig. 7 centre as one image: tile (r, c) is row r·cols + c of the cosine-similarity
+ * matrix on the patch grid, coloured −1…1, tiles about 96 px whatever the grid. Shared by the
+ * report and the inspector's ViT-paper tab, so both draw the same figure.
+ */
+export function positionSimilarityMosaic(table: PositionTable): RgbImage {
+  const sim = positionSimilarity(table);
+  const P = table.rows * table.cols;
+  const cell = Math.max(1, Math.round(96 / Math.max(table.rows, table.cols)));
+  const tiles = Array.from({ length: P }, (_, q) => upscale(colorGrid(sim.subarray(q * P, (q + 1) * P), table.rows, table.cols, { min: -1, max: 1 }), cell));
+  return mosaic(tiles, table.cols, Math.max(1, Math.round(cell / 2)));
+}
+
+export interface FilterComponents {
+  /** The first k components as RGB tiles (min…max per component), upscaled to about 32 px. */
+  tiles: RgbImage[];
+  /** Fraction of the filters' variance each component explains. */
+  explainedRatio: Float64Array;
+  /** Values per filter: 3·p·p. */
+  dims: number;
+}
+
+/** ViT paper Fig. 7 left: the first `maxComponents` principal components of the patch-embedding filters. */
+export function filterComponents(filters: PatchEmbeddingFilters, maxComponents: number): FilterComponents {
+  const dims = 3 * filters.patchSize ** 2;
+  const k = Math.min(maxComponents, dims, filters.count - 1);
+  const pca = principalComponents(filters.weight, filters.count, dims, k);
+  const tileScale = Math.max(1, Math.round(32 / filters.patchSize));
+  const tiles = Array.from({ length: k }, (_, c) => upscale(vectorTile(pca.components, c * dims, filters.patchSize, 'minmax'), tileScale));
+  return { tiles, explainedRatio: Float64Array.from(pca.explainedRatio), dims };
 }
 
 /**

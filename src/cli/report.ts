@@ -31,15 +31,14 @@ import type { PatchGrid } from '../core/models/vit.js';
 import { FUYU_IO } from '../core/models/fuyu.js';
 import { AttentionDistanceAccumulator } from '../core/analysis/attention-distance.js';
 import { clsAttentionMap, clsRolloutMaps } from '../core/analysis/attention-maps.js';
-import { filterTiles, patchResponses, rankByEnergy, readPatchEmbeddingFilters, vectorTile, type PatchEmbeddingFilters } from '../core/analysis/patch-embedding.js';
-import { principalComponents } from '../core/analysis/pca.js';
-import { positionSimilarity, readPositionTable, resizePositionTable, type PositionTable } from '../core/analysis/position-embedding.js';
+import { filterTiles, patchResponses, rankByEnergy, readPatchEmbeddingFilters, type PatchEmbeddingFilters } from '../core/analysis/patch-embedding.js';
+import { readPositionTable, resizePositionTable, type PositionTable } from '../core/analysis/position-embedding.js';
 import { DEFAULT_ROLLOUT_OPTIONS } from '../core/analysis/rollout.js';
 import { createFuyuRunner, DEFAULT_MAX_NEW_TOKENS } from './fuyu.js';
-import { clipCard, learnedFiltersCard } from '../shared/method-cards.js';
+import { clipCard, filterPcaCard, learnedFiltersCard, positionSimilarityCard } from '../shared/method-cards.js';
 import {
-  attentionDistancePlot, barsHtml, colorGrid, escapeHtml, figure, heatmapOverlay, imgTag, methodCardHtml, mosaic, patchGridSvg, rangeOf, reportPage, upscale,
-  type ReportSection,
+  attentionDistancePlot, barsHtml, colorGrid, escapeHtml, figure, filterComponents, heatmapOverlay, imgTag, methodCardHtml, mosaic, patchGridSvg,
+  positionSimilarityMosaic, rangeOf, reportPage, upscale, type ReportSection,
 } from './report-html.js';
 
 export const REPORT_USAGE = `  vision-inspector report --model <model> --image <image> [--image <more images>]... --out <report.html>
@@ -308,17 +307,13 @@ async function filterSection(filters: PatchEmbeddingFilters, input: VisionInput,
 }
 
 async function pcaSection(filters: PatchEmbeddingFilters): Promise<ReportSection> {
-  const dims = 3 * filters.patchSize ** 2;
-  const k = Math.min(PCA_COMPONENTS, dims, filters.count - 1);
-  const pca = principalComponents(filters.weight, filters.count, dims, k);
-  const tileScale = Math.max(1, Math.round(32 / filters.patchSize));
-  const tiles = Array.from({ length: k }, (_, c) => upscale(vectorTile(pca.components, c * dims, filters.patchSize, 'minmax'), tileScale));
-  const explained = Array.from(pca.explainedRatio).reduce((a, b) => a + b, 0);
+  const { tiles, explainedRatio, dims } = filterComponents(filters, PCA_COMPONENTS);
+  const explained = explainedRatio.reduce((a, b) => a + b, 0);
   return {
     id: 'pca',
     title: 'Principal components of the filters (ViT paper, Fig. 7 left)',
-    body: figure(await imgTag(mosaic(tiles, 7, 2), 'principal components'), `first ${k} components, explaining ${(100 * explained).toFixed(1)} % of the filters' variance (first: ${(100 * pca.explainedRatio[0]!).toFixed(1)} %)`),
-    method: `<span class="formula">C = (W − w̄)ᵀ(W − w̄) / (D − 1),  C v_k = λ_k v_k</span><p>W: the ${filters.count} filters as rows of ${dims} values ([3, p, p] flattened), centred. Components by decreasing λ, each signed so its largest-magnitude entry is positive (as sklearn), shown as RGB tiles normalised min…max per component.</p>`,
+    body: figure(await imgTag(mosaic(tiles, 7, 2), 'principal components'), `first ${tiles.length} components, explaining ${(100 * explained).toFixed(1)} % of the filters' variance (first: ${(100 * explainedRatio[0]!).toFixed(1)} %)`),
+    method: methodCardHtml(filterPcaCard(filters.count, dims)),
   };
 }
 
@@ -326,18 +321,14 @@ async function positionSection(table: PositionTable & { prefixTokens: number }, 
   const grids: PositionTable[] = [table];
   if (grid.rows !== table.rows || grid.cols !== table.cols) grids.push(resizePositionTable(table, grid.rows, grid.cols));
   const figures = await Promise.all(grids.map(async (t, i) => {
-    const sim = positionSimilarity(t);
-    const P = t.rows * t.cols;
-    const cell = Math.max(1, Math.round(96 / Math.max(t.rows, t.cols)));
-    const tiles = Array.from({ length: P }, (_, q) => upscale(colorGrid(sim.subarray(q * P, (q + 1) * P), t.rows, t.cols, { min: -1, max: 1 }), cell));
     const what = i === 0 ? `trained ${t.rows}×${t.cols} grid` : `interpolated to this input's ${t.rows}×${t.cols} grid`;
-    return figure(await imgTag(mosaic(tiles, t.cols, Math.max(1, Math.round(cell / 2))), `position similarity, ${what}`), `${what}: tile (r, c) shows cos(e_(r,c), e_(r',c')) over all (r', c')`);
+    return figure(await imgTag(positionSimilarityMosaic(t), `position similarity, ${what}`), `${what}: tile (r, c) shows cos(e_(r,c), e_(r',c')) over all (r', c')`);
   }));
   return {
     id: 'positions',
     title: 'Position-embedding similarity (ViT paper, Fig. 7 centre)',
     body: figure(await imgTag(upscale(colorGrid(Float32Array.from({ length: 64 }, (_, i) => -1 + (2 * i) / 63), 1, 64), 4), 'colour scale'), 'colour scale: −1 … 1 (viridis)') + figures.join(''),
-    method: `<span class="formula">s(i, j) = ⟨e_i, e_j⟩ / (‖e_i‖ ‖e_j‖)</span><p>e_i: the learned position embedding of patch i (prefix tokens left out). For an input whose grid differs from the trained one, the table is first resized as the model resizes it: PyTorch bicubic (A = −0.75, align_corners=False) to the target size.</p>`,
+    method: methodCardHtml(positionSimilarityCard()),
   };
 }
 
@@ -414,11 +405,9 @@ async function fuyuSections(runner: ModelRunner, loaded: LoadedFuyu, image: Deco
     method: `<span class="formula">a_ℓ(p) = (1/H) Σ_h A_ℓ[h, t, p]</span><p>t: the beginning-of-answer token (the last prompt position, whose output chose the first answer token); p over the image patches; mean over heads, per layer, coloured min…max per map.</p>`,
   });
   const filters = await readPatchEmbeddingFilters(loaded);
-  const dims = 3 * filters.patchSize ** 2;
   const tiles = filterTiles(filters, 'minmax').slice(0, MAX_FILTER_TILES).map((t) => upscale(t, Math.max(1, Math.round(32 / filters.patchSize))));
-  const pcaK = Math.min(PCA_COMPONENTS, dims, filters.count - 1);
-  const pca = principalComponents(filters.weight, filters.count, dims, pcaK);
-  const pcaTiles = Array.from({ length: pcaK }, (_, c) => upscale(vectorTile(pca.components, c * dims, filters.patchSize, 'minmax'), Math.max(1, Math.round(32 / filters.patchSize))));
+  const pcaTiles = filterComponents(filters, PCA_COMPONENTS).tiles;
+  const pcaK = pcaTiles.length;
   sections.push({
     id: 'filters',
     title: 'Patch projection filters and their principal components',

@@ -21,7 +21,7 @@ export function activate(context: vscode.ExtensionContext): void {
     path.join(context.globalStorageUri.fsPath, 'graphs'),
     log,
   );
-  const models = new ModelSelection(context.workspaceState);
+  const models = new ModelSelection(context.workspaceState, log);
   const inspectors = new InspectorManager({ extensionUri: context.extensionUri, service, models, log });
   const explorer = new AttentionExplorerProvider(context.extensionUri, inspectors, service, log);
   context.subscriptions.push(log, service, models, inspectors, explorer, new ModelStatusBar(models));

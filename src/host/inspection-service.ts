@@ -12,18 +12,23 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import * as vscode from 'vscode';
 import { filterTiles, patchResponses, rankByEnergy, readPatchEmbeddingFilters } from '../core/analysis/patch-embedding';
+import { readPositionTable, resizePositionTable, type PositionTable } from '../core/analysis/position-embedding';
 import { rolloutFactor } from '../core/analysis/rollout';
 import { InferenceEngine, type TensorData } from '../core/engine/client';
 import { CancelledError, UserError } from '../core/errors';
 import { decodeImageBuffer } from '../core/image/decode';
 import { preprocess } from '../core/image/preprocess';
 import { ModelRunner, openModel, topK, type LoadedCLIP, type LoadedViT } from '../core/models/runner';
+import type { RgbImage } from '../core/image/types';
 import { GraphCache } from '../core/onnx/cache';
 import { searchTargets } from '../core/search/answer';
 import { CLIPSearchModel } from '../core/search/clip-search-model';
 import type { SearchStep } from '../core/search/vstar';
+// The report's figure helpers, so the tab and `vision-inspector report` draw the same pictures.
+import { filterComponents, mosaic, positionSimilarityMosaic, type FilterComponents } from '../cli/report-html';
+import { modelDisplayName } from './model-discovery';
 import { toReplay } from './search-replay';
-import type { LabelScore, ModelInfo, PatchFilterSet, RolloutSettings, SearchReplay, Timings, ZeroShotScore } from '../shared/protocol';
+import type { LabelScore, ModelInfo, PaperFigures, PatchFilterSet, RgbFigure, RolloutSettings, SearchReplay, Timings, ZeroShotScore } from '../shared/protocol';
 import type { InputPlacement, TokenGrid } from '../shared/patch-geometry';
 import { engineSettings } from './settings';
 
@@ -31,6 +36,8 @@ import { engineSettings } from './settings';
 const RESULT_VERSION = 2;
 /** Results kept in memory; the newest always stays, however large (ViT-L/14@336: 511 MB of attention). */
 const RESULT_CACHE_BYTES = 1024 * 1024 * 1024;
+/** Principal components shown in the ViT-paper tab (the paper shows 28). */
+const PAPER_PCA_COMPONENTS = 28;
 /** Formats a webview's <img> cannot show; they are sent as PNG. */
 const CONVERT_FOR_DISPLAY = new Set(['.tif', '.tiff']);
 
@@ -58,6 +65,8 @@ interface ResultBase {
   /** The model folder, reopened (headers only) for the requests that need its weights. */
   modelPath: string;
   patchFilters?: Promise<PatchFilterSet>;
+  /** The trained position table and the filters' principal components, for the ViT-paper tab. */
+  paperInputs?: Promise<{ table: PositionTable; components: FilterComponents; filterCount: number }>;
 }
 
 export interface ViTResult extends ResultBase {
@@ -243,6 +252,34 @@ export class InspectionService implements vscode.Disposable {
     return maps[0]!.similarity;
   }
 
+  /**
+   * ViT paper Fig. 7 for the result's model, drawn by the report's figure helpers: the position
+   * similarities on a rows×cols grid (the trained table resized as the model would) and the
+   * filters' first principal components. The table and PCA are computed once per result.
+   */
+  async paperFigures(result: InspectionResult, rows: number, cols: number): Promise<PaperFigures> {
+    result.paperInputs ??= (async () => {
+      const loaded = await openModel(result.modelPath);
+      const filters = await readPatchEmbeddingFilters(loaded);
+      return { table: await readPositionTable(loaded), components: filterComponents(filters, PAPER_PCA_COMPONENTS), filterCount: filters.count };
+    })();
+    result.paperInputs.catch(() => (result.paperInputs = undefined));
+    const { table, components, filterCount } = await result.paperInputs;
+    const figure = (image: RgbImage): RgbFigure => ({ width: image.width, height: image.height, data: image.data.slice().buffer });
+    return {
+      trainedRows: table.rows,
+      trainedCols: table.cols,
+      rows,
+      cols,
+      positions: figure(positionSimilarityMosaic(resizePositionTable(table, rows, cols))),
+      components: figure(mosaic(components.tiles, 7, 2)),
+      componentCount: components.tiles.length,
+      explainedRatio: Array.from(components.explainedRatio),
+      filterCount,
+      filterDims: components.dims,
+    };
+  }
+
   /** The model's patch-embedding filters as tiles and their responses on the result's input; once per result. */
   patchFilters(result: InspectionResult): Promise<PatchFilterSet> {
     result.patchFilters ??= (async () => {
@@ -390,7 +427,7 @@ function resultBytes(r: InspectionResult): number {
 function describeModel(loaded: LoadedViT | LoadedCLIP, layers: number, heads: number): ModelInfo {
   return {
     kind: loaded.kind,
-    name: path.basename(loaded.checkpoint.dir),
+    name: modelDisplayName(loaded.checkpoint.dir),
     path: loaded.checkpoint.dir,
     modelType: loaded.checkpoint.modelType ?? 'unknown',
     layers,

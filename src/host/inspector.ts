@@ -217,7 +217,8 @@ export class InspectorView implements vscode.Disposable {
       }
       case 'requestZeroShot':
       case 'requestTextHeatmap':
-      case 'requestPatchFilters': {
+      case 'requestPatchFilters':
+      case 'requestPaperFigures': {
         const result = service.get(message.resultId);
         if (!result) {
           await this.post({ type: 'requestFailed', requestId: message.requestId, message: 'That result is no longer cached; run the inspection again.' });
@@ -230,6 +231,9 @@ export class InspectorView implements vscode.Disposable {
           } else if (message.type === 'requestTextHeatmap') {
             const similarity = await service.textHeatmap(result, message.phrase, message.template);
             await this.post({ type: 'textHeatmap', requestId: message.requestId, resultId: result.id, phrase: message.phrase, similarity: similarity.slice().buffer });
+          } else if (message.type === 'requestPaperFigures') {
+            const figures = await service.paperFigures(result, message.rows, message.cols);
+            await this.post({ type: 'paperFigures', requestId: message.requestId, resultId: result.id, figures });
           } else {
             const filters = await service.patchFilters(result);
             // Copies: the cached set keeps its buffers for the next webview load.

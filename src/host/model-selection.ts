@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { UserError } from '../core/errors';
 import type { ModelKind } from '../shared/protocol';
 import { describeModelFolder, discoverHubCacheModels, discoverWorkspaceModels, type DiscoveredModel } from './model-discovery';
+import { askForHubModel, downloadHubModel } from './model-download';
 import { configuredModelPaths, SECTION, type ConfiguredPath } from './settings';
 
 export interface ActiveModel {
@@ -41,7 +42,10 @@ export class ModelSelection implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private readonly disposables: vscode.Disposable[] = [this.changed];
 
-  constructor(private readonly state: vscode.Memento) {
+  constructor(
+    private readonly state: vscode.Memento,
+    private readonly log?: vscode.LogOutputChannel,
+  ) {
     this.disposables.push(
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration(`${SECTION}.model`)) {
@@ -101,8 +105,9 @@ export class ModelSelection implements vscode.Disposable {
   }
 
   /**
-   * Shows the picker: models from settings, the workspace and the HF cache, plus "Browse…".
-   * Remembers and returns the choice, or undefined when dismissed.
+   * Shows the picker: models from settings, the workspace and the HF cache, plus "Browse…" and
+   * "Download from Hugging Face…". Remembers and returns the choice, or undefined when dismissed
+   * (or the download was cancelled or failed).
    */
   async pick(preferredKind?: ModelKind): Promise<{ path: string; kind: ModelKind } | undefined> {
     const quickPick = vscode.window.createQuickPick<ModelItem>();
@@ -111,9 +116,10 @@ export class ModelSelection implements vscode.Disposable {
     quickPick.matchOnDetail = true;
     quickPick.busy = true;
     const browse: ModelItem = { label: '$(folder-opened) Browse…', description: 'choose a model folder', alwaysShow: true };
-    quickPick.items = [browse];
+    const download: ModelItem = { label: '$(cloud-download) Download from Hugging Face…', description: 'a known checkpoint or any model id', alwaysShow: true };
+    quickPick.items = [browse, download];
     const items = this.candidates(preferredKind).then((list) => {
-      quickPick.items = [...list, { label: '', kind: vscode.QuickPickItemKind.Separator }, browse];
+      quickPick.items = [...list, { label: '', kind: vscode.QuickPickItemKind.Separator }, browse, download];
       quickPick.busy = false;
     });
     quickPick.show();
@@ -125,13 +131,13 @@ export class ModelSelection implements vscode.Disposable {
       quickPick.hide();
       await items.catch(() => undefined);
       if (!chosen) return undefined;
-      if (chosen !== browse && !chosen.model) {
+      if (chosen !== browse && chosen !== download && !chosen.model) {
         void vscode.window.showWarningMessage('Vision Inspector: models that an untrusted workspace points to are not loaded. Trust the workspace, or browse to the folder yourself.');
         return undefined;
       }
-      const folder = chosen.model?.path ?? (await browseForFolder());
+      const folder = chosen.model?.path ?? (chosen === download ? await this.download() : await browseForFolder());
       if (!folder) return undefined;
-      const model = chosen.model ?? (await describeModelFolder(folder, 'settings'));
+      const model = chosen.model ?? (await describeModelFolder(folder, chosen === download ? 'hf-cache' : 'settings'));
       if (!model) {
         void vscode.window.showErrorMessage(`Vision Inspector: ${folder} is not a Hugging Face model folder (it needs config.json and *.safetensors weights).`);
         return undefined;
@@ -143,6 +149,12 @@ export class ModelSelection implements vscode.Disposable {
     } finally {
       quickPick.dispose();
     }
+  }
+
+  /** Asks which Hub model to download and downloads it; its snapshot folder, or undefined. */
+  private async download(): Promise<string | undefined> {
+    const reference = await askForHubModel();
+    return reference ? (await downloadHubModel(reference, this.log))?.folder : undefined;
   }
 
   /** The picker's entries: settings, workspace and HF-cache models (each once), then blocked ones. */

@@ -1,6 +1,6 @@
 /** The status-bar item naming the active model; clicking it opens the model picker. */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { modelDisplayName } from './model-discovery';
 import type { ModelSelection } from './model-selection';
 
 export class ModelStatusBar implements vscode.Disposable {
@@ -17,7 +17,7 @@ export class ModelStatusBar implements vscode.Disposable {
 
   update(): void {
     const active = this.models.peekInspectorModel();
-    this.item.text = `$(eye) ${active ? path.basename(active.path) : 'No model'}`;
+    this.item.text = `$(eye) ${active ? modelDisplayName(active.path) : 'No model'}`;
     this.item.tooltip = active
       ? `Vision Inspector model (${active.source === 'picked' ? 'selected' : 'from settings'}): ${active.path}\nClick to choose another.`
       : 'Vision Inspector: no model selected. Click to choose one.';

@@ -73,6 +73,30 @@ export function learnedFiltersCard(patchSize: number, tensor: string, hasBias: b
   };
 }
 
+/** ViT paper Fig. 7 centre. */
+export function positionSimilarityCard(): MethodCard {
+  return {
+    title: 'Position-embedding similarity (ViT paper, Fig. 7 centre)',
+    formulas: ['s(i, j) = ⟨e_i, e_j⟩ / (‖e_i‖ ‖e_j‖)'],
+    notes: [
+      'e_i: the learned position embedding of patch i (prefix tokens left out). Tile (r, c) shows s((r, c), ·) over the whole grid, coloured −1 … 1 (viridis).',
+      'For a grid other than the trained one, the table is first resized as the model resizes it: PyTorch bicubic (A = −0.75, align_corners=False) to the target size.',
+    ],
+  };
+}
+
+/** ViT paper Fig. 7 left. */
+export function filterPcaCard(filterCount: number, dims: number): MethodCard {
+  return {
+    title: 'Principal components of the patch-embedding filters (ViT paper, Fig. 7 left)',
+    formulas: ['C = (W − w̄)ᵀ(W − w̄) / (D − 1),  C v_k = λ_k v_k'],
+    notes: [
+      `W: the ${filterCount} filters as rows of ${dims} values ([3, p, p] flattened), centred.`,
+      'Components by decreasing λ, each signed so its largest-magnitude entry is positive (as sklearn), shown as RGB tiles normalised min…max per component.',
+    ],
+  };
+}
+
 export function searchCard(): MethodCard {
   return {
     title: 'V* guided visual search (CLIP as the search model)',

@@ -134,6 +134,37 @@ export interface PatchFilterSet {
   ranking: { channel: number; energy: number }[];
 }
 
+/** An 8-bit RGB picture the host composed (the report's figure helpers), drawn as is. */
+export interface RgbFigure {
+  width: number;
+  height: number;
+  /** uint8 [height, width, 3]. */
+  data: ArrayBuffer;
+}
+
+/** The ViT paper's Fig. 7 views of the loaded model. */
+export interface PaperFigures {
+  /** The position-embedding grid the model was trained with. */
+  trainedRows: number;
+  trainedCols: number;
+  /** The grid `positions` is drawn for (the table resized when it differs from the trained one). */
+  rows: number;
+  cols: number;
+  /** Grid of grids: tile (r, c) is cos(e_(r,c), ·) over the rows×cols grid. */
+  positions: RgbFigure;
+  /** The first principal components of the patch-embedding filters, as RGB tiles in a mosaic. */
+  components: RgbFigure;
+  componentCount: number;
+  /** Fraction of the filters' variance each shown component explains. */
+  explainedRatio: number[];
+  filterCount: number;
+  /** Values per filter, 3·p·p. */
+  filterDims: number;
+}
+
+/** Largest grid side the inspector asks position similarities for: (side²)² cosines, and a picture of about (side · 100 px)². */
+export const MAX_PAPER_GRID = 32;
+
 /**
  * One V* search, as src/core/search/vstar.ts records it (a structural subset: what the replay
  * draws). Boxes are in image pixels; heatmaps are piecewise constant over xs × ys edges.
@@ -193,6 +224,7 @@ export type HostToInspectorMessage =
   /** similarity: float32 [rows·cols] of the result's grid, cos(patch, phrase). */
   | { type: 'textHeatmap'; requestId: number; resultId: string; phrase: string; similarity: ArrayBuffer }
   | { type: 'patchFilters'; requestId: number; resultId: string; filters: PatchFilterSet }
+  | { type: 'paperFigures'; requestId: number; resultId: string; figures: PaperFigures }
   | { type: 'searchProgress'; searchId: number; target: string; steps: number; message: string }
   | { type: 'searchDone'; searchId: number; searches: SearchReplay[]; stats: { runs: number; crops: number; ms: number } }
   | { type: 'searchFailed'; searchId: number; message: string; cancelled: boolean };
@@ -217,6 +249,8 @@ export type InspectorToHostMessage =
   | { type: 'requestZeroShot'; requestId: number; resultId: string; labels: string[]; template: string }
   | { type: 'requestTextHeatmap'; requestId: number; resultId: string; phrase: string; template: string }
   | { type: 'requestPatchFilters'; requestId: number; resultId: string }
+  /** The ViT-paper figures, position similarities on a rows×cols grid. */
+  | { type: 'requestPaperFigures'; requestId: number; resultId: string; rows: number; cols: number }
   /** CLIP: V* search for each target on the result's image; `searchId` names its progress and result. */
   | { type: 'startSearch'; searchId: number; resultId: string; targets: string[] }
   | { type: 'cancelSearch'; searchId: number };
@@ -333,6 +367,8 @@ export function parseInspectorToHost(v: unknown): InspectorToHostMessage | undef
       return isIndex(v.requestId) && isString(v.resultId) && isTextList([v.phrase]) && isTemplate(v.template) ? (v as InspectorToHostMessage) : undefined;
     case 'requestPatchFilters':
       return isIndex(v.requestId) && isString(v.resultId) ? (v as InspectorToHostMessage) : undefined;
+    case 'requestPaperFigures':
+      return isIndex(v.requestId) && isString(v.resultId) && isGridSide(v.rows) && isGridSide(v.cols) ? (v as InspectorToHostMessage) : undefined;
     case 'startSearch':
       return isIndex(v.searchId) && isString(v.resultId) && isTextList(v.targets) && v.targets.length <= 8 ? (v as InspectorToHostMessage) : undefined;
     case 'cancelSearch':
@@ -399,6 +435,8 @@ export function parseHostToInspector(v: unknown, expect?: { layers: number; head
         : undefined;
     case 'patchFilters':
       return isIndex(v.requestId) && isString(v.resultId) && isPatchFilterSet(v.filters) ? (v as HostToInspectorMessage) : undefined;
+    case 'paperFigures':
+      return isIndex(v.requestId) && isString(v.resultId) && isPaperFigures(v.figures) ? (v as HostToInspectorMessage) : undefined;
     case 'searchProgress':
       return isIndex(v.searchId) && isString(v.target) && isIndex(v.steps) && isString(v.message) ? (v as HostToInspectorMessage) : undefined;
     case 'searchDone':
@@ -429,6 +467,22 @@ export function parseHostToExplorer(v: unknown): HostToExplorerMessage | undefin
     return v as HostToExplorerMessage;
   }
   return undefined;
+}
+
+function isGridSide(v: unknown): v is number {
+  return isIndex(v) && v >= 1 && v <= MAX_PAPER_GRID;
+}
+
+function isRgbFigure(v: unknown): v is RgbFigure {
+  return isObject(v) && isIndex(v.width) && isIndex(v.height) && isBuffer(v.data) && v.data.byteLength === v.width * v.height * 3;
+}
+
+function isPaperFigures(v: unknown): v is PaperFigures {
+  return (
+    isObject(v) && isGridSide(v.trainedRows) && isGridSide(v.trainedCols) && isGridSide(v.rows) && isGridSide(v.cols) &&
+    isRgbFigure(v.positions) && isRgbFigure(v.components) && isIndex(v.componentCount) && isIndex(v.filterCount) && isIndex(v.filterDims) &&
+    Array.isArray(v.explainedRatio) && v.explainedRatio.length === v.componentCount && v.explainedRatio.every(isFiniteNumber)
+  );
 }
 
 function isPatchFilterSet(v: unknown): v is PatchFilterSet {

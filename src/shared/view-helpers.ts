@@ -1,4 +1,5 @@
 /** Small pure helpers of the inspector's tabs, shared so they can be unit-tested without a DOM. */
+import { MAX_PAPER_GRID } from './protocol.js';
 
 /** Labels from the editor: one per line (or comma-separated), trimmed, empties and repeats dropped. */
 export function parseLabels(text: string, max = 64): string[] {
@@ -39,4 +40,28 @@ export function relativeScores(scores: readonly number[]): number[] {
   const min = Math.min(...scores);
   const max = Math.max(...scores);
   return scores.map((s) => (max > min ? (s - min) / (max - min) : 1));
+}
+
+export interface GridSize {
+  rows: number;
+  cols: number;
+}
+
+/**
+ * Position grids worth comparing in the ViT-paper tab: the trained one, this input's, and 0.5×,
+ * 1.5× and 2× the trained one (what smaller or larger inputs would give), each once, within MAX_PAPER_GRID.
+ */
+export function paperGridChoices(trained: GridSize, input: GridSize): { size: GridSize; label: string }[] {
+  const choices: { size: GridSize; label: string }[] = [];
+  const add = (size: GridSize, label: string) => {
+    if (size.rows < 1 || size.cols < 1 || size.rows > MAX_PAPER_GRID || size.cols > MAX_PAPER_GRID) return;
+    if (!choices.some((c) => c.size.rows === size.rows && c.size.cols === size.cols)) choices.push({ size, label });
+  };
+  add(trained, `trained ${trained.rows}×${trained.cols}`);
+  add(input, `this input's ${input.rows}×${input.cols}`);
+  for (const f of [0.5, 1.5, 2]) {
+    const size = { rows: Math.round(trained.rows * f), cols: Math.round(trained.cols * f) };
+    add(size, `${size.rows}×${size.cols} (resized)`);
+  }
+  return choices;
 }

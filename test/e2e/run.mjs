@@ -1,6 +1,7 @@
 // End-to-end test in a real VS Code (code-server 4.100.3) driven by headless Chromium:
 // right-click an image → Inspect Image → heatmap; hover and click patches; switch layer, head
-// and mode; the Attention Explorer; the palette path; Open With…; Cancel; a broken image.
+// and mode; the Attention Explorer; the palette path; Open With…; Cancel; a broken image;
+// Select Model… → Download from Hugging Face… against a local mock hub (cancel once, then again).
 // Screenshots of every step go to test/e2e/out/screenshots. Usage: npm run test:e2e
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { installHarness } from './install.mjs';
 import { harnessDir, makeTempRoot, makeWorkspace, repoRoot, startCodeServer } from './lib/code-server.mjs';
+import { MOCK_REPO_ID, startMockHub } from './lib/hub.mjs';
 import * as ui from './lib/inspector.mjs';
 import { findFrame, isolateWebviewOrigins, launchBrowser, runCommand } from './lib/workbench.mjs';
 
@@ -28,6 +30,7 @@ mkdirSync(shots, { recursive: true });
 const root = makeTempRoot();
 const workspace = makeWorkspace(root, { slowImage: true });
 let server;
+let hub;
 let browser;
 let page;
 let shotIndex = 0;
@@ -132,8 +135,9 @@ async function runHostTests() {
 // ---- the scenario ----
 
 try {
-  console.log('e2e: starting code-server');
-  server = await startCodeServer({ root, env: { VISION_INSPECTOR_E2E_DELAY_MS: '600000' } });
+  hub = await startMockHub(root);
+  console.log(`e2e: mock Hugging Face Hub on ${hub.mock.endpoint}; starting code-server`);
+  server = await startCodeServer({ root, env: { VISION_INSPECTOR_E2E_DELAY_MS: '600000', ...hub.env } });
   browser = await launchBrowser();
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   page = await context.newPage();
@@ -337,6 +341,106 @@ try {
     if (width !== 451 || height !== 300) throw new Error(`expected the image's 451×300, got ${width}×${height}`);
   });
 
+
+  /** Select Model… → Download from Hugging Face… → the mock hub's repo id, typed. */
+  /** Opens Select Model… and waits for its model list: it replaces the first items once found, so an earlier click can land on another row. */
+  const openModelPicker = async () => {
+    await runCommand(page, 'Vision Inspector: Select Model…');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'vit-photo-demo' }).waitFor({ timeout: WAIT });
+    const download = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Download from Hugging Face…' });
+    await download.waitFor({ timeout: WAIT });
+    return download;
+  };
+  const startHubDownload = async (repoId = MOCK_REPO_ID) => {
+    const download = await openModelPicker();
+    await download.click();
+    const input = page.locator('.quick-input-widget input.input');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'google/vit-base-patch16-224' }).waitFor({ timeout: WAIT });
+    await input.fill(repoId);
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'download this model' }).waitFor({ timeout: WAIT });
+    await input.press('Enter');
+    return page.locator('.notifications-toasts .notification-toast', { hasText: `downloading ${repoId}` });
+  };
+  const snapshotWeights = () => {
+    const snapshots = path.join(hub.cacheDir, `models--${MOCK_REPO_ID.replace('/', '--')}`, 'snapshots');
+    return existsSync(snapshots) ? readdirSync(snapshots).map((c) => path.join(snapshots, c, 'model.safetensors')).filter((f) => existsSync(f)) : [];
+  };
+
+  await step('Download from Hugging Face…: the picker lists known checkpoints, refuses a bad id, and Cancel stops a download', async () => {
+    await closeAllEditors();
+    const download = await openModelPicker();
+    await shot('select-model-download-entry');
+    await download.click();
+    const input = page.locator('.quick-input-widget input.input');
+    for (const id of ['google/vit-base-patch16-224', 'openai/clip-vit-base-patch32', 'openai/clip-vit-large-patch14', 'adept/fuyu-8b']) {
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: id }).waitFor({ timeout: WAIT });
+    }
+    await shot('hub-known-checkpoints');
+    await input.fill('not a model id');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Not a Hugging Face model id' }).waitFor({ timeout: WAIT });
+    await input.press('Enter'); // refused: the picker stays open
+    await shot('hub-invalid-id');
+    await input.waitFor({ state: 'visible', timeout: WAIT });
+    await input.press('Escape');
+    await input.waitFor({ state: 'hidden', timeout: WAIT });
+
+    hub.slowWeights();
+    const toast = await startHubDownload();
+    await toast.waitFor({ timeout: WAIT });
+    // The size the server reported, and bytes arriving.
+    await toast.locator('.notification-list-item-message', { hasText: /[1-9][\d.]* kB of [\d.]+ kB/ }).waitFor({ timeout: WAIT });
+    await shot('hub-download-progress');
+    await toast.getByRole('button', { name: 'Cancel' }).click();
+    await toast.waitFor({ state: 'detached', timeout: WAIT });
+    const errors = await page.locator('.notifications-toasts .notification-toast', { hasText: 'could not download' }).count();
+    if (errors > 0) throw new Error('Cancel showed an error');
+    if (snapshotWeights().length > 0) throw new Error('a cancelled download left weights in a snapshot');
+    if (!(await page.locator('.statusbar-item', { hasText: 'vit-photo-demo' }).isVisible())) throw new Error('Cancel changed the selected model');
+    await shot('hub-download-cancelled');
+  });
+
+  await step('downloading again completes into the HF cache and selects the model', async () => {
+    hub.normalSpeed();
+    const rangeBefore = hub.mock.requests.filter((r) => r.server === 'cdn' && r.headers.range).length;
+    await startHubDownload();
+    await page.locator('.statusbar-item', { hasText: MOCK_REPO_ID }).waitFor({ timeout: WAIT });
+    if (snapshotWeights().length !== 1) throw new Error(`expected the weights in one snapshot, found ${snapshotWeights().length}`);
+    const resumed = hub.mock.requests.filter((r) => r.server === 'cdn' && r.headers.range).length > rangeBefore;
+    figures.push(`figure: e2e.hub_download_resumed_after_cancel = ${resumed}`);
+    await page.locator('.notifications-toasts .notification-toast', { hasText: `downloading ${MOCK_REPO_ID}` }).waitFor({ state: 'detached', timeout: WAIT });
+    await shot('hub-downloaded');
+  });
+
+  await step('a model the Hub does not have gives a clear error, and the selection stays', async () => {
+    await startHubDownload('tiny-org/no-such-model');
+    // Once it has faded in, so the screenshot shows it.
+    const error = page.locator('.notifications-toasts .notification-toast.notification-fade-in-done', { hasText: 'could not download tiny-org/no-such-model' });
+    await error.waitFor({ timeout: WAIT });
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'downloading tiny-org/no-such-model' }).waitFor({ state: 'detached', timeout: WAIT });
+    await page.locator('.statusbar-item', { hasText: MOCK_REPO_ID }).waitFor({ timeout: WAIT });
+    // Expanded, so the screenshot shows the whole message.
+    await error.hover();
+    await error.locator('.codicon-notifications-expand').click();
+    const text = await error.locator('.notification-list-item-message').textContent();
+    console.log(`    the error says: ${text}`);
+    await shot('hub-download-error');
+    await error.locator('.codicon-notifications-clear').click();
+    await error.waitFor({ state: 'detached', timeout: WAIT });
+  });
+
+  await step('an image inspected with the downloaded model shows a heatmap', async () => {
+    // An image not inspected before, so the model really runs rather than the result cache answering.
+    await contextMenu('rect48x40.png', 'Inspect Image');
+    const frame = await inspectorFrame('rect48x40.png');
+    const drawn = await signature(frame);
+    if (drawn.painted === 0) throw new Error('the heatmap is empty');
+    const timing = await frame.locator('#timing').textContent();
+    if (timing.startsWith('cached')) throw new Error(`expected a fresh run, timing says: ${timing}`);
+    const title = await frame.locator('.title').textContent();
+    if (!title.includes('8×8 patches') || !title.includes(MOCK_REPO_ID)) throw new Error(`expected the downloaded fixture ViT (8×8 grid) by its hub id: ${title}`);
+    await shot('inspect-downloaded-model');
+  });
+
   await step('a model without resizing gives a non-square, interpolated patch grid', async () => {
     await closeAllEditors();
     writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'visionInspector.model': 'models/vit-interp-demo', 'visionInspector.threads': 1 }));
@@ -403,6 +507,24 @@ try {
     await shot('convolution');
   });
 
+  await step('ViT paper tab: position similarities and filter components, redrawn for another grid', async () => {
+    await clipFrame.locator('#tab-paper').click();
+    const positions = await waitForNewHeatmap(clipFrame, { hash: '' }, 'position similarity', '#position-similarity');
+    await waitForNewHeatmap(clipFrame, { hash: '' }, 'filter components', '#filter-components');
+    for (const card of ['#positions-method', '#pca-method']) await clipFrame.locator(card).waitFor({ timeout: WAIT });
+    await shot('vit-paper');
+    await clipFrame.locator('#pca-method').scrollIntoViewIfNeeded();
+    await shot('vit-paper-components');
+    await clipFrame.locator('#paper-grid-select').scrollIntoViewIfNeeded();
+    // The last choice is a resized grid (double the trained one).
+    const choice = await clipFrame.locator('#paper-grid-select option').last().getAttribute('value');
+    await clipFrame.locator('#paper-grid-select').selectOption(choice);
+    await clipFrame.locator('#position-caption', { hasText: 'resized from the trained' }).waitFor({ timeout: WAIT });
+    await waitForNewHeatmap(clipFrame, positions, `position similarity on a ${choice} grid`, '#position-similarity');
+    if ((await signature(clipFrame, '#filter-components')).painted === 0) throw new Error('the filter components are gone');
+    await shot('vit-paper-resized');
+  });
+
   await step('V* search tab: a search on a photo replays step by step', async () => {
     await clipFrame.locator('#tab-search').click();
     await clipFrame.locator('#search-targets').fill('cat');
@@ -460,6 +582,7 @@ try {
 } finally {
   await browser?.close().catch(() => undefined);
   await server?.stop().catch(() => undefined);
+  await hub?.close().catch(() => undefined);
   if (results.some((r) => !r.ok) && server) console.log(`e2e: code-server output (tail):\n${server.output().split('\n').slice(-40).join('\n')}`);
   if (!process.env.KEEP_E2E_TMP) rmSync(root, { recursive: true, force: true });
 }

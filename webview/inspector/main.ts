@@ -37,15 +37,17 @@ import { vscodeApi } from '../common/vscode-api.js';
 import './clip-view.js';
 import './conv-view.js';
 import type { HostRequest } from './host-request.js';
+import './paper-view.js';
 import './search-view.js';
 import type { SearchView } from './search-view.js';
 
 /** The inspector's tabs; CLIP adds its own, the convolution explorer needs no model. */
-type Tab = 'attention' | 'clip' | 'conv' | 'search';
+type Tab = 'attention' | 'clip' | 'conv' | 'paper' | 'search';
 const TAB_LABELS: Record<Tab, [string, string]> = {
   attention: ['Attention', 'eye'],
   clip: ['CLIP', 'symbol-text'],
   conv: ['Convolution', 'symbol-misc'],
+  paper: ['ViT paper', 'book'],
   search: ['V* search', 'search'],
 };
 
@@ -197,6 +199,7 @@ export class InspectorApp extends LitElement {
       case 'zeroShot':
       case 'textHeatmap':
       case 'patchFilters':
+      case 'paperFigures':
       case 'requestFailed': {
         const pending = this.pending.get(message.requestId);
         if (!pending) return;
@@ -647,6 +650,7 @@ export class InspectorApp extends LitElement {
             <vi-search-view ?hidden=${this.tab !== 'search'} .inspection=${inspection} .imageUrl=${this.imageUrl ?? ''}></vi-search-view>`
         : nothing}
       <vi-conv-view ?hidden=${this.tab !== 'conv'} .active=${this.tab === 'conv'} .inspection=${inspection} .imageUrl=${this.imageUrl ?? ''} .request=${this.ask}></vi-conv-view>
+      <vi-paper-view ?hidden=${this.tab !== 'paper'} .active=${this.tab === 'paper'} .inspection=${inspection} .request=${this.ask}></vi-paper-view>
       <div id="attention-tab" ?hidden=${this.tab !== 'attention'}>
       ${this.renderControls()}
       <div class="layout">
@@ -699,7 +703,7 @@ export class InspectorApp extends LitElement {
   }
 
   private tabs(): Tab[] {
-    return this.inspection?.modelKind === 'clip' ? ['attention', 'clip', 'conv', 'search'] : ['attention', 'conv'];
+    return this.inspection?.modelKind === 'clip' ? ['attention', 'clip', 'conv', 'paper', 'search'] : ['attention', 'conv', 'paper'];
   }
 
   private renderControls() {

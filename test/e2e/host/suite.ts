@@ -3,7 +3,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { activeTabImage } from '../../../src/host/image-target';
 import { discoverWorkspaceModels } from '../../../src/host/model-discovery';
+import { KNOWN_CHECKPOINTS, describeProgress } from '../../../src/host/model-download';
 import { ModelSelection, NoModelError } from '../../../src/host/model-selection';
+import { parseHubReference } from '../../../src/core/io/hub-layout';
 import { configuredModelPaths, engineSettings } from '../../../src/host/settings';
 
 const EXTENSION_ID = 'vision-inspector.vision-inspector';
@@ -105,6 +107,21 @@ export function defineHostTests(): void {
         await config().update('executionProvider', undefined, vscode.ConfigurationTarget.Workspace);
         await config().update('threads', 1, vscode.ConfigurationTarget.Workspace);
       }
+    });
+  });
+
+  describe('extension host: Download from Hugging Face', () => {
+    it('offers only valid hub ids, with no sizes written in', () => {
+      for (const c of KNOWN_CHECKPOINTS) {
+        assert.deepEqual(parseHubReference(c.id), { repoId: c.id, revision: 'main' });
+        assert.doesNotMatch(`${c.description} ${c.detail ?? ''}`, /\d\s*(?:[kMGT]B\b|bytes)/, 'sizes come from the server');
+      }
+      assert.match(KNOWN_CHECKPOINTS.find((c) => c.id === 'adept/fuyu-8b')?.detail ?? '', /int4/);
+    });
+
+    it('describes progress with the size the server reported and the rate', () => {
+      assert.equal(describeProgress({ bytes: 0, total: 0, rate: 0 }), '0 B');
+      assert.equal(describeProgress({ bytes: 12_300_000, total: 74_100_000, rate: 2_100_000 }), '12.3 MB of 74.1 MB · 2.10 MB/s');
     });
   });
 

@@ -40,10 +40,12 @@ describe('host ⇄ webview protocol validation', () => {
       { type: 'requestZeroShot', requestId: 4, resultId: 'abc', labels: ['a cat', 'a dog'], template: 'a photo of {}.' },
       { type: 'requestTextHeatmap', requestId: 5, resultId: 'abc', phrase: 'a cat', template: '{}' },
       { type: 'requestPatchFilters', requestId: 6, resultId: 'abc' },
+      { type: 'requestPaperFigures', requestId: 7, resultId: 'abc', rows: 14, cols: 10 },
       { type: 'startSearch', searchId: 1, resultId: 'abc', targets: ['cat'] },
       { type: 'cancelSearch', searchId: 1 },
     ];
     for (const m of ok) assert.deepEqual(parseInspectorToHost(m), m, JSON.stringify(m));
+    for (const side of [0, 33, 2.5]) assert.equal(parseInspectorToHost({ type: 'requestPaperFigures', requestId: 7, resultId: 'abc', rows: side, cols: 8 }), undefined, `rows ${side}`);
     assert.deepEqual(parseExplorerToHost({ type: 'select', resultId: 'abc', selection: { layer: 1, head: 3 } }), { type: 'select', resultId: 'abc', selection: { layer: 1, head: 3 } });
   });
 
@@ -60,6 +62,11 @@ describe('host ⇄ webview protocol validation', () => {
     assert.ok(parseHostToInspector({ type: 'patchFilters', requestId: 1, resultId: 'abc', filters }));
     assert.equal(parseHostToInspector({ type: 'patchFilters', requestId: 1, resultId: 'abc', filters: { ...filters, responses: new ArrayBuffer(4) } }), undefined);
     assert.equal(parseHostToInspector({ type: 'patchFilters', requestId: 1, resultId: 'abc', filters: { ...filters, ranking: [{ channel: 2, energy: 1 }, { channel: 0, energy: 1 }] } }), undefined);
+    const rgb = (width: number, height: number) => ({ width, height, data: new ArrayBuffer(width * height * 3) });
+    const figures = { trainedRows: 8, trainedCols: 8, rows: 16, cols: 16, positions: rgb(5, 4), components: rgb(3, 2), componentCount: 2, explainedRatio: [0.5, 0.25], filterCount: 32, filterDims: 48 };
+    assert.ok(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures }));
+    assert.equal(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures: { ...figures, positions: { ...rgb(5, 4), width: 6 } } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures: { ...figures, explainedRatio: [0.5] } }), undefined);
     assert.ok(parseHostToInspector({ type: 'searchFailed', searchId: 1, message: 'Search cancelled.', cancelled: true }));
     const heat = { rows: 1, cols: 1, xs: [0, 10], ys: [0, 10], values: [1] };
     const node = { kind: 'node', index: 0, node: { id: 0, box: { x: 0, y: 0, width: 10, height: 10 }, level: 1 }, decision: 'too-small', why: 'small', detection: null, cue: heat, scoring: null, children: [], queue: [] };

@@ -3,9 +3,18 @@ import { gridHeatmap, visualSearch, type NodeDetection, type SearchModel, type S
 import { toReplay } from '../../../src/host/search-replay';
 import { clipCard, convolutionCard } from '../../../src/shared/method-cards';
 import { parseHostToInspector } from '../../../src/shared/protocol';
-import { parseLabels, relativeScores, resizeKernelValues, scaleBox } from '../../../src/shared/view-helpers';
+import { paperGridChoices, parseLabels, relativeScores, resizeKernelValues, scaleBox } from '../../../src/shared/view-helpers';
 
 describe('inspector tab helpers', () => {
+  it('offers the trained grid, the input\'s, and resized ones for the ViT-paper tab, each once and within bounds', () => {
+    const sizes = (t: { rows: number; cols: number }, i: { rows: number; cols: number }) => paperGridChoices(t, i).map((c) => `${c.size.rows}x${c.size.cols}`);
+    assert.deepEqual(sizes({ rows: 14, cols: 14 }, { rows: 14, cols: 14 }), ['14x14', '7x7', '21x21', '28x28']);
+    assert.deepEqual(sizes({ rows: 14, cols: 14 }, { rows: 10, cols: 12 }), ['14x14', '10x12', '7x7', '21x21', '28x28']);
+    assert.deepEqual(sizes({ rows: 24, cols: 24 }, { rows: 24, cols: 24 }), ['24x24', '12x12'], 'ViT-L/14@336: 36 and 48 exceed MAX_PAPER_GRID');
+    assert.match(paperGridChoices({ rows: 8, cols: 8 }, { rows: 8, cols: 8 })[0]!.label, /^trained 8×8$/);
+  });
+
+
   it('parses labels one per line or comma-separated, trimmed, without empties or repeats', () => {
     assert.deepEqual(parseLabels(' a cat \n\na dog, a cat,\n a red car '), ['a cat', 'a dog', 'a red car']);
     assert.deepEqual(parseLabels('  \n , '), []);
