@@ -101,6 +101,7 @@ export async function downloadHubModel(reference: string, log?: vscode.LogOutput
         try {
           progress.report({ message: 'asking the Hub for the file list…' });
           const resolved = await resolveModelReference(reference, {
+            hubOnly: true,
             signal: controller.signal,
             modelTypes: SUPPORTED_MODEL_TYPES,
             onProgress: (p) => {

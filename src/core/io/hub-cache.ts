@@ -130,6 +130,11 @@ export interface ResolvedModel {
 export interface ResolveOptions extends DownloadOptions {
   /** Resolve relative folders against this; default process.cwd(). */
   cwd?: string;
+  /**
+   * The reference is a Hub id for sure (e.g. picked from a list of checkpoints): never take a
+   * folder of the same name, and do not mention one in errors.
+   */
+  hubOnly?: boolean;
 }
 
 /**
@@ -145,8 +150,11 @@ export async function resolveModelReference(ref: string, options: ResolveOptions
   const env = options.env ?? process.env;
   const trimmed = ref.trim();
   const asPath = path.resolve(options.cwd ?? process.cwd(), trimmed.replace(/^~(?=$|[\\/])/, os.homedir()));
-  const stat = await fsp.stat(asPath).catch(() => undefined);
+  const stat = options.hubOnly ? undefined : await fsp.stat(asPath).catch(() => undefined);
   const hub = parseHubReference(trimmed);
+  if (options.hubOnly && !hub) {
+    throw new UserError('is not a Hugging Face model id.', trimmed, `Give an id such as ${EXAMPLE_MODEL_ID} (optionally @revision).`);
+  }
   if (stat?.isDirectory() || !hub) {
     if (!stat) {
       throw new UserError('is neither a model folder nor a Hugging Face model id.', trimmed,
@@ -160,6 +168,7 @@ export async function resolveModelReference(ref: string, options: ResolveOptions
 
   const repoId = hub.repoId;
   const revision = options.revision ?? hub.revision;
+  const noFolderEither = options.hubOnly ? '' : ` There is no folder ${asPath} either.`;
   if (!isSafeRevision(revision)) throw new UserError(`"${revision}" is not a revision name.`, repoId, 'Give a branch, tag, commit hash or refs/pr/N.');
   const cacheDir = options.cacheDir ?? hubCacheDir(env);
   const storage = repoStorageDir(cacheDir, repoId);
@@ -181,14 +190,14 @@ export async function resolveModelReference(ref: string, options: ResolveOptions
       cached
         ? `is only partly in the Hugging Face cache (${cached.folder} has no complete safetensors weights) and offline mode is on (HF_HUB_OFFLINE=1).`
         : `is not in the Hugging Face cache (${cacheDir}) and offline mode is on (HF_HUB_OFFLINE=1).`,
-      label, `${hint} There is no folder ${asPath} either.`);
+      label, `${hint}${noFolderEither}`);
   }
   try {
     const downloaded = await downloadModel(repoId, { ...options, revision, cacheDir, offline: false });
     return { folder: downloaded.folder, source: 'download', repoId, commit: downloaded.commit };
   } catch (err) {
     // "models/vit" may well be a mistyped folder rather than a Hub id: say both.
-    if (err instanceof RepoNotFoundError) throw new UserError(`${err.message} There is no folder ${asPath} either.`);
+    if (err instanceof RepoNotFoundError) throw new UserError(`${err.message}${noFolderEither}`);
     throw err;
   }
 }

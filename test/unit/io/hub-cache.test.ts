@@ -207,6 +207,16 @@ describe('io/hub-cache', () => {
       await expectUserError(() => resolveModelReference('google/vit-base', opts()), 'google/vit-base', 'cannot reach http://127.0.0.1:1', 'HF_HUB_OFFLINE=1');
     });
 
+    it('hubOnly (a picked checkpoint): a folder of the same name is ignored and never mentioned', async () => {
+      addSnapshot(cache, 'models--local--vit', C_MAIN, VIT_MODEL, { refs: ['main'] });
+      assert.equal((await resolveModelReference('local/vit', opts({ hubOnly: true }))).source, 'cache'); // cwd/local/vit exists
+      const offline = { HF_HUB_CACHE: cache, HF_HOME: cwd, HF_HUB_OFFLINE: '1', HF_ENDPOINT: 'http://127.0.0.1:1' };
+      const err = await resolveModelReference('google/vit-base', opts({ env: offline, hubOnly: true })).then(() => undefined, (e: Error) => e);
+      assert.ok(err instanceof Error && /not in the Hugging Face cache/.test(err.message), String(err));
+      assert.doesNotMatch(err.message, /no folder/);
+      await expectUserError(() => resolveModelReference('my-model', opts({ hubOnly: true })), 'my-model', 'not a Hugging Face model id');
+    });
+
     it('what is neither a folder nor an id says both', async () => {
       await expectUserError(() => resolveModelReference('no-such-model', opts()), 'no-such-model', 'neither a model folder nor a Hugging Face model id', 'google/vit-base-patch16-224');
       fs.writeFileSync(path.join(cwd, 'file.txt'), 'x');
