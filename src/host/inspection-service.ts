@@ -11,24 +11,29 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import * as vscode from 'vscode';
+import { AttentionDistanceAccumulator } from '../core/analysis/attention-distance';
 import { filterTiles, patchResponses, rankByEnergy, readPatchEmbeddingFilters } from '../core/analysis/patch-embedding';
 import { readPositionTable, resizePositionTable, type PositionTable } from '../core/analysis/position-embedding';
 import { rolloutFactor } from '../core/analysis/rollout';
 import { InferenceEngine, type TensorData } from '../core/engine/client';
 import { CancelledError, UserError } from '../core/errors';
 import { decodeImageBuffer } from '../core/image/decode';
-import { preprocess } from '../core/image/preprocess';
-import { ModelRunner, openModel, topK, type LoadedCLIP, type LoadedViT } from '../core/models/runner';
+import { preprocess, preprocessFuyu, type FuyuPreprocessedImage } from '../core/image/preprocess';
+import { ModelRunner, openModel, topK, type LoadedCLIP, type LoadedFuyu, type LoadedViT } from '../core/models/runner';
+import { FuyuRunner, defaultWeightPrecision, estimateFuyuMemory } from '../core/models/fuyu-runner';
+import { FUYU_IO } from '../core/models/fuyu';
+import { WEIGHT_PRECISIONS } from '../core/models/quantize';
+import { formatBytes } from '../core/io/hub-download';
 import type { RgbImage } from '../core/image/types';
 import { GraphCache } from '../core/onnx/cache';
 import { searchTargets } from '../core/search/answer';
 import { CLIPSearchModel } from '../core/search/clip-search-model';
 import type { SearchStep } from '../core/search/vstar';
 // The report's figure helpers, so the tab and `vision-inspector report` draw the same pictures.
-import { filterComponents, mosaic, positionSimilarityMosaic, type FilterComponents } from '../cli/report-html';
+import { attentionDistancePlot, filterComponents, mosaic, positionSimilarityMosaic, type FilterComponents } from '../cli/report-html';
 import { modelDisplayName } from './model-discovery';
 import { toReplay } from './search-replay';
-import type { LabelScore, ModelInfo, PaperFigures, PatchFilterSet, RgbFigure, RolloutSettings, SearchReplay, Timings, ZeroShotScore } from '../shared/protocol';
+import type { AttentionDistanceFigure, FuyuInspection, FuyuTextToken, FuyuWeights, LabelScore, ModelInfo, PaperFigures, PatchFilterSet, RgbFigure, RolloutSettings, SearchReplay, Timings, ZeroShotScore } from '../shared/protocol';
 import type { InputPlacement, TokenGrid } from '../shared/patch-geometry';
 import { engineSettings } from './settings';
 
@@ -67,6 +72,7 @@ interface ResultBase {
   patchFilters?: Promise<PatchFilterSet>;
   /** The trained position table and the filters' principal components, for the ViT-paper tab. */
   paperInputs?: Promise<{ table: PositionTable; components: FilterComponents; filterCount: number }>;
+  distance?: AttentionDistanceFigure;
 }
 
 export interface ViTResult extends ResultBase {
@@ -80,6 +86,46 @@ export interface CLIPResult extends ResultBase {
 }
 
 export type InspectionResult = ViTResult | CLIPResult;
+
+/** A Fuyu model and an image, preprocessed; generation runs per request (generateFuyu). */
+export interface FuyuResult {
+  modelKind: 'fuyu';
+  id: string;
+  imagePath: string;
+  imageName: string;
+  displayBytes: Uint8Array;
+  displayMime: string;
+  modelPath: string;
+  patches: FuyuPreprocessedImage;
+  /** What the webview is sent (its image bytes are filled in per message). */
+  inspection: Omit<FuyuInspection, 'image'> & { image: Omit<FuyuInspection['image'], 'bytes'> };
+}
+
+export interface FuyuGenerateOptions {
+  prompt: string;
+  maxNewTokens: number;
+  weights: FuyuWeights;
+  signal?: AbortSignal;
+  /** The text part of the sequence as laid out, before the first token. */
+  onPrompt?(tokens: FuyuTextToken[], sequenceLength: number): void;
+  onToken?(index: number, piece: string, text: string): void;
+  onProgress?(message: string): void;
+}
+
+export interface FuyuAnswer {
+  text: string;
+  stopped: 'stop-token' | 'max-new-tokens';
+  layers: number;
+  /** Text rows then fed-back generated tokens. */
+  rows: number;
+  /** [layers, rows, P], mean over heads. */
+  attention: Float32Array;
+}
+
+/** Fuyu results kept (each holds one preprocessed image; no attention until generation). */
+const FUYU_RESULTS_KEPT = 8;
+/** Room for a short prompt and answer in the memory estimate shown before loading. */
+const FUYU_ESTIMATE_TEXT_TOKENS = 64;
 
 export interface SearchOptions {
   signal?: AbortSignal;
@@ -97,6 +143,11 @@ export class InspectionService implements vscode.Disposable {
   private engine: InferenceEngine | undefined;
   private runner: ModelRunner | undefined;
   private readonly results = new Map<string, InspectionResult>();
+  private readonly fuyuResults = new Map<string, FuyuResult>();
+  /** Fuyu runners per (checkpoint, weights): each keeps its sessions and quantised weights. */
+  private readonly fuyuRunners = new Map<string, FuyuRunner>();
+  /** Where the Fuyu generation in progress reports the one-time weight conversion. */
+  private quantizeProgress: ((message: string) => void) | undefined;
 
   constructor(
     private readonly workerPath: string,
@@ -109,7 +160,11 @@ export class InspectionService implements vscode.Disposable {
     return this.results.get(id);
   }
 
-  async inspect(imagePath: string, modelPath: string, options: InspectOptions = {}): Promise<InspectionResult> {
+  getFuyu(id: string): FuyuResult | undefined {
+    return this.fuyuResults.get(id);
+  }
+
+  async inspect(imagePath: string, modelPath: string, options: InspectOptions = {}): Promise<InspectionResult | FuyuResult> {
     const { signal, onPhase } = options;
     const started = performance.now();
     const throwIfCancelled = (): void => {
@@ -119,13 +174,7 @@ export class InspectionService implements vscode.Disposable {
     onPhase?.('loading-model', `Opening ${path.basename(modelPath)}…`);
     const bytes = await readImageFile(imagePath);
     const opened = await openModel(modelPath);
-    if (opened.kind === 'fuyu') {
-      throw new UserError(
-        `is a ${opened.checkpoint.modelType ?? opened.kind} model; the inspector's Fuyu view is not available yet.`,
-        opened.checkpoint.dir,
-        'Choose a ViT, DeiT or CLIP model with "Vision Inspector: Select Model…".',
-      );
-    }
+    if (opened.kind === 'fuyu') return this.inspectFuyu(imagePath, bytes, opened, started, options);
     if (opened.kind === 'clip') opened.model.requireVision();
     const loaded = opened;
     throwIfCancelled();
@@ -191,6 +240,136 @@ export class InspectionService implements vscode.Disposable {
         `(model load ${loadMs.toFixed(0)} ms, total ${result.timings.totalMs.toFixed(0)} ms)${result.labels[0] ? `; top: ${result.labels[0].label} ${(result.labels[0].probability * 100).toFixed(1)} %` : ''}`,
     );
     return result;
+  }
+
+  /**
+   * Fuyu: only the processor runs here (no weights are loaded), so the view can show the patch
+   * grid and each weight precision's memory estimate before the user starts generating.
+   */
+  private async inspectFuyu(imagePath: string, bytes: Uint8Array, loaded: LoadedFuyu, started: number, options: InspectOptions): Promise<FuyuResult> {
+    const id = createHash('sha256')
+      .update(JSON.stringify({ v: RESULT_VERSION, image: createHash('sha256').update(bytes).digest('hex'), model: loaded.checkpoint.identity(), fuyu: true }))
+      .digest('hex')
+      .slice(0, 32);
+    const cached = this.fuyuResults.get(id);
+    if (cached) {
+      const imageName = path.basename(imagePath);
+      return { ...cached, imagePath, imageName, inspection: { ...cached.inspection, image: { ...cached.inspection.image, name: imageName, path: imagePath } } };
+    }
+    options.onPhase?.('preprocessing', `Decoding ${path.basename(imagePath)}…`);
+    const image = await decodeImageBuffer(bytes, imagePath);
+    const processorFile = path.join(loaded.checkpoint.dir, 'preprocessor_config.json');
+    const patches = preprocessFuyu(image, loaded.checkpoint.preprocessorConfig ?? {}, { file: processorFile });
+    if (options.signal?.aborted) throw new CancelledError();
+    const { model } = loaded;
+    const estimateTokens = patches.patchRows * (patches.patchCols + 1) + FUYU_ESTIMATE_TEXT_TOKENS;
+    const display = await displayImage(imagePath, bytes);
+    const result: FuyuResult = {
+      modelKind: 'fuyu',
+      id,
+      imagePath,
+      imageName: path.basename(imagePath),
+      displayBytes: display.bytes,
+      displayMime: display.mime,
+      modelPath: loaded.checkpoint.dir,
+      patches,
+      inspection: {
+        modelKind: 'fuyu',
+        resultId: id,
+        image: { name: path.basename(imagePath), path: imagePath, mime: display.mime, width: image.width, height: image.height },
+        model: {
+          kind: 'fuyu',
+          name: modelDisplayName(loaded.checkpoint.dir),
+          path: loaded.checkpoint.dir,
+          modelType: loaded.checkpoint.modelType ?? 'fuyu',
+          layers: model.config.num_hidden_layers,
+          heads: model.config.num_attention_heads,
+        },
+        patchRows: patches.patchRows,
+        patchCols: patches.patchCols,
+        patchWidth: patches.patchWidth,
+        patchHeight: patches.patchHeight,
+        scaleFactor: patches.scaleFactor,
+        parameterCount: model.parameterCount,
+        contextLength: model.config.max_position_embeddings,
+        defaultWeights: defaultWeightPrecision(model),
+        estimateTokens,
+        // The runner's precisions; assigning them to the protocol's type checks that the lists agree.
+        memory: WEIGHT_PRECISIONS.map((weights) => {
+          const m = estimateFuyuMemory(model, weights, estimateTokens);
+          const summary = `${formatBytes(m.totalBytes)} (weights ${formatBytes(m.weightBytes)}, KV cache ${formatBytes(m.kvCacheBytes)}, activations ${formatBytes(m.activationBytes)})`;
+          return { weights, ...m, summary };
+        }),
+        timings: { totalMs: performance.now() - started, loadMs: 0, inferenceMs: 0, cached: false },
+      },
+    };
+    this.fuyuResults.set(id, result);
+    for (const key of this.fuyuResults.keys()) {
+      if (this.fuyuResults.size <= FUYU_RESULTS_KEPT) break;
+      this.fuyuResults.delete(key);
+    }
+    this.log.info(`${result.imageName}: ${result.inspection.model.name}, ${patches.patchRows}×${patches.patchCols} patches (Fuyu: generation on request)`);
+    return result;
+  }
+
+  /**
+   * Greedy generation as `vision-inspector infer` does it, each token streamed as it is chosen;
+   * returns the answer and, per layer, every text and fed-back token's attention to the image
+   * patches (mean over heads): the prompt's rows from the prefill, the generated ones from decoding.
+   */
+  async generateFuyu(result: FuyuResult, options: FuyuGenerateOptions): Promise<FuyuAnswer> {
+    const loaded = await openModel(result.modelPath);
+    if (loaded.kind !== 'fuyu') throw new UserError('is no longer a Fuyu model; run the inspection again.', result.modelPath);
+    const fuyu = this.fuyuRunner(loaded, options.weights);
+    const prompt = fuyu.prepare(result.patches, options.prompt, options.maxNewTokens);
+    const { layout } = prompt;
+    const piece = (id: number): string => loaded.tokenizer.idToToken(id) ?? `<${id}>`;
+    const kinds: Record<string, FuyuTextToken['kind']> = { bos: 'bos', prompt: 'prompt', 'beginning-of-answer': 'beginning-of-answer' };
+    const textTokens = layout.slots.slice(layout.textStart).map((slot, i) => ({ kind: kinds[slot.kind] ?? 'prompt', piece: piece(layout.inputIds[layout.textStart + i]!) }));
+    options.onPrompt?.(textTokens, layout.inputIds.length);
+    const memory = estimateFuyuMemory(fuyu.model, fuyu.weights, layout.inputIds.length + options.maxNewTokens);
+    options.onProgress?.(`Loading ${result.inspection.model.name} (${fuyu.weights}, about ${formatBytes(memory.totalBytes)})…`);
+    this.quantizeProgress = options.onProgress;
+    try {
+      await fuyu.prepareGeneration({ signal: options.signal });
+    } finally {
+      this.quantizeProgress = undefined;
+    }
+    options.onProgress?.('Generating…');
+    const L = fuyu.model.config.num_hidden_layers;
+    const names = Array.from({ length: L }, (_, i) => FUYU_IO.imageAttentionsMean(i));
+    const generation = await fuyu.generate(prompt, {
+      maxNewTokens: options.maxNewTokens,
+      signal: options.signal,
+      prefillFetches: names,
+      onToken: (token) => options.onToken?.(token.index, piece(token.id), token.text),
+    });
+    const P = layout.patchPositions.length;
+    const textRows = layout.inputIds.length - layout.textStart;
+    const steps = generation.generatedImageAttentionsMean[0]!.length / P;
+    const rows = textRows + steps;
+    const attention = new Float32Array(L * rows * P);
+    names.forEach((name, l) => {
+      const prefill = float32Output(generation.prefill, name);
+      if (prefill.length !== textRows * P) throw new Error(`${name} has ${prefill.length} values, expected ${textRows}×${P}`);
+      attention.set(prefill, l * rows * P);
+      attention.set(generation.generatedImageAttentionsMean[l]!, (l * rows + textRows) * P);
+    });
+    return { text: generation.text, stopped: generation.stopped, layers: L, rows, attention };
+  }
+
+  private fuyuRunner(loaded: LoadedFuyu, weights: FuyuWeights): FuyuRunner {
+    const key = `${loaded.checkpoint.identity()}:${weights}`;
+    let fuyu = this.fuyuRunners.get(key);
+    if (!fuyu) {
+      const models = this.getRunner();
+      fuyu = new FuyuRunner(models.engine, models.graphs, loaded, {
+        weights,
+        onQuantizeProgress: ({ done, total }) => this.quantizeProgress?.(`Converting the weights to ${weights} (once): ${Math.floor((100 * done) / total)} % of ${formatBytes(total)}`),
+      });
+      this.fuyuRunners.set(key, fuyu);
+    }
+    return fuyu;
   }
 
   private async runViT(loaded: LoadedViT, pixels: TensorData, signal: AbortSignal | undefined): Promise<ModelRun> {
@@ -277,6 +456,7 @@ export class InspectionService implements vscode.Disposable {
       explainedRatio: Array.from(components.explainedRatio),
       filterCount,
       filterDims: components.dims,
+      distance: (result.distance ??= attentionDistanceFigure(result)),
     };
   }
 
@@ -371,16 +551,19 @@ export class InspectionService implements vscode.Disposable {
     const engine = this.engine;
     this.engine = undefined;
     this.runner = undefined;
+    this.fuyuRunners.clear();
     if (engine) void engine.dispose();
   }
 
   clearResults(): void {
     this.results.clear();
+    this.fuyuResults.clear();
   }
 
   dispose(): void {
     this.restartEngine();
     this.results.clear();
+    this.fuyuResults.clear();
   }
 
   private getRunner(): ModelRunner {
@@ -418,6 +601,18 @@ function float32Output(tensors: Record<string, TensorData>, name: string): Float
   const t = tensors[name];
   if (!t || t.type !== 'float32') throw new Error(`the run returned no float32 ${name}`);
   return t.data as Float32Array;
+}
+
+/** Mean attention distance of the result's image, plotted as the report plots it. */
+function attentionDistanceFigure(result: InspectionResult): AttentionDistanceFigure {
+  const { grid, attentions } = result;
+  const heads = result.model.heads;
+  const accumulator = new AttentionDistanceAccumulator(attentions.length, heads);
+  const patchGrid = { width: grid.inputWidth, height: grid.inputHeight, patchSize: grid.patchSize, rows: grid.rows, cols: grid.cols, prefixTokens: grid.prefixTokens, tokens: grid.tokens };
+  attentions.forEach((a, l) => accumulator.add(l, a, patchGrid));
+  const { distance } = accumulator.summary();
+  const maxDistance = grid.patchSize * Math.hypot(grid.rows - 1, grid.cols - 1);
+  return { svg: attentionDistancePlot(distance, attentions.length, heads, 0), layers: attentions.length, heads, values: Array.from(distance), patchSize: grid.patchSize, maxDistance };
 }
 
 function resultBytes(r: InspectionResult): number {

@@ -14,7 +14,7 @@ import {
   type InspectorToHostMessage,
   type Selection,
 } from '../shared/protocol';
-import type { InspectionResult, InspectionService } from './inspection-service';
+import type { FuyuResult, InspectionResult, InspectionService } from './inspection-service';
 import { NoModelError, type ModelSelection } from './model-selection';
 import { webviewHtml, webviewOptions } from './webview-html';
 
@@ -41,13 +41,17 @@ export class InspectorView implements vscode.Disposable {
   readonly onDidDispose = this.disposed.event;
   private readonly disposables: vscode.Disposable[] = [this.selectionChanged, this.disposed];
 
+  /** The ViT/CLIP result (the Attention Explorer follows it); undefined while a Fuyu result shows. */
   private current: InspectionResult | undefined;
+  private currentFuyu: FuyuResult | undefined;
   private currentSelection: Selection | undefined;
   /** The last view-state message (status, inspection or error), re-sent when the webview (re)loads. */
   private lastState: HostToInspectorMessage | undefined;
   private running: AbortController | undefined;
   /** The V* search in progress, by the webview's searchId. */
   private searching: { id: number; controller: AbortController } | undefined;
+  /** The Fuyu generation in progress, by the webview's generationId. */
+  private generating: { id: number; controller: AbortController } | undefined;
   private isDisposed = false;
 
   constructor(
@@ -133,12 +137,23 @@ export class InspectorView implements vscode.Disposable {
     this.isDisposed = true;
     this.running?.abort();
     this.searching?.controller.abort();
+    this.generating?.controller.abort();
     this.disposed.fire(this);
     for (const d of this.disposables) d.dispose();
     this.panel.dispose();
   }
 
-  private show(result: InspectionResult): void {
+  private show(result: InspectionResult | FuyuResult): void {
+    if (result.modelKind === 'fuyu') {
+      this.current = undefined;
+      this.currentFuyu = result;
+      this.currentSelection = undefined;
+      this.panel.title = `Inspect ${result.imageName}`;
+      this.postState(this.fuyuInspectionMessage(result));
+      this.selectionChanged.fire(this);
+      return;
+    }
+    this.currentFuyu = undefined;
     this.current = result;
     this.currentSelection = undefined; // until the webview reports what it shows
     this.panel.title = `Inspect ${result.imageName}`;
@@ -170,6 +185,10 @@ export class InspectorView implements vscode.Disposable {
     };
   }
 
+  private fuyuInspectionMessage(result: FuyuResult): HostToInspectorMessage {
+    return { type: 'fuyuInspection', inspection: { ...result.inspection, image: { ...result.inspection.image, bytes: copyBuffer(result.displayBytes) } } };
+  }
+
   private postState(message: HostToInspectorMessage): void {
     this.lastState = message;
     void this.post(message);
@@ -190,6 +209,7 @@ export class InspectorView implements vscode.Disposable {
       case 'ready':
         // A (re)loaded webview: give it the current state; buffers are copied afresh each time.
         if (this.lastState?.type === 'inspection' && this.current) this.lastState = this.inspectionMessage(this.current);
+        if (this.lastState?.type === 'fuyuInspection' && this.currentFuyu) this.lastState = this.fuyuInspectionMessage(this.currentFuyu);
         if (this.lastState) await this.post(this.lastState);
         return;
       case 'requestLayerAttention':
@@ -251,6 +271,12 @@ export class InspectorView implements vscode.Disposable {
       case 'cancelSearch':
         if (this.searching?.id === message.searchId) this.searching.controller.abort();
         return;
+      case 'startFuyuGeneration':
+        await this.generate(message);
+        return;
+      case 'cancelFuyuGeneration':
+        if (this.generating?.id === message.generationId) this.generating.controller.abort();
+        return;
       case 'selectionChanged':
         if (this.current?.id !== message.resultId) return;
         this.currentSelection = message.selection;
@@ -311,6 +337,54 @@ export class InspectorView implements vscode.Disposable {
       await this.post({ type: 'searchFailed', searchId, message: cancelled ? 'Search cancelled.' : errorText(err), cancelled });
     } finally {
       if (this.searching?.controller === controller) this.searching = undefined;
+    }
+  }
+
+  /** Fuyu generation, each token posted as it is chosen; Cancel in the notification or the panel. */
+  private async generate(request: Extract<InspectorToHostMessage, { type: 'startFuyuGeneration' }>): Promise<void> {
+    const generationId = request.generationId;
+    const result = this.deps.service.getFuyu(request.resultId);
+    if (!result) {
+      await this.post({ type: 'fuyuFailed', generationId, message: 'That result is no longer cached; run the inspection again.', cancelled: false });
+      return;
+    }
+    this.generating?.controller.abort();
+    const controller = new AbortController();
+    this.generating = { id: generationId, controller };
+    const started = performance.now();
+    try {
+      const answer = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Vision Inspector: Fuyu on ${result.imageName}`, cancellable: true },
+        async (progress, token) => {
+          const subscription = token.onCancellationRequested(() => controller.abort());
+          try {
+            return await this.deps.service.generateFuyu(result, {
+              prompt: request.prompt,
+              maxNewTokens: request.maxNewTokens,
+              weights: request.weights,
+              signal: controller.signal,
+              onPrompt: (tokens, sequenceLength) => void this.post({ type: 'fuyuPrompt', generationId, tokens, sequenceLength, weights: request.weights }),
+              onProgress: (message) => {
+                progress.report({ message });
+                void this.post({ type: 'fuyuProgress', generationId, message });
+              },
+              onToken: (index, piece, text) => void this.post({ type: 'fuyuToken', generationId, index, piece, text }),
+            });
+          } finally {
+            subscription.dispose();
+          }
+        },
+      );
+      if (controller.signal.aborted) throw new CancelledError();
+      const ms = performance.now() - started;
+      this.deps.log.info(`${result.imageName}: Fuyu (${request.weights}) answered ${JSON.stringify(answer.text)} (${answer.stopped}, ${ms.toFixed(0)} ms)`);
+      await this.post({ type: 'fuyuDone', generationId, text: answer.text, stopped: answer.stopped, layers: answer.layers, rows: answer.rows, attention: answer.attention.buffer as ArrayBuffer, ms });
+    } catch (err) {
+      const cancelled = err instanceof CancelledError || controller.signal.aborted;
+      if (!cancelled) this.deps.log.error(`${result.imageName}: Fuyu generation: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      await this.post({ type: 'fuyuFailed', generationId, message: cancelled ? 'Generation cancelled.' : errorText(err), cancelled });
+    } finally {
+      if (this.generating?.controller === controller) this.generating = undefined;
     }
   }
 

@@ -97,6 +97,19 @@ export function filterPcaCard(filterCount: number, dims: number): MethodCard {
   };
 }
 
+/** ViT paper Fig. 7 right, on the inspected image (wording as `vision-inspector report`). */
+export function attentionDistanceCard(patchSize: number): MethodCard {
+  return {
+    title: 'Mean attention distance (ViT paper, Fig. 7 right)',
+    formulas: ['d̄(ℓ, h) = mean_q Σ_k a(q, k) · ‖c_q − c_k‖ / Σ_k a(q, k)'],
+    notes: [
+      'CLS convention: q and k run over the patches only. [CLS] (and DeiT\'s distillation token) is excluded as a query and as a key, as in common reimplementations (keras-io), and each query\'s patch attention is renormalised to sum 1, so a head that puts its mass on [CLS] is not counted as short-range.',
+      `Distances between patch centres in model-input pixels (patch distance × patch size ${patchSize}). This image only; the paper averages over 128 images (the CLI report takes several --image).`,
+      'Dots: the heads of each layer; line: their mean.',
+    ],
+  };
+}
+
 export function searchCard(): MethodCard {
   return {
     title: 'V* guided visual search (CLIP as the search model)',
@@ -105,6 +118,27 @@ export function searchCard(): MethodCard {
       'Best-first search over sub-images: each node is split 2×2 (1×4 or 4×1 when elongated); children are scored by the target-cue heatmap mass they hold, weighted by level, and queued; the best is expanded next.',
       'Target cue: per cell of the letterboxed crop, the softmax of κ·cos over the target and negative prompts. Found when a detection crop scores > 0.5; nodes whose shorter side ≤ max(⌈min(W, H)/4⌉, 224) px are not split; at the end the best detection ≥ 0.3 is the fallback.',
       'Thresholds are SPEC §7 defaults, uncalibrated for real CLIP weights (see clip-search-model.ts).',
+    ],
+  };
+}
+
+export interface FuyuCardParams {
+  weights: string;
+  maxNewTokens: number;
+  patchRows: number;
+  patchCols: number;
+  layer: number;
+}
+
+/** The Fuyu view: FuyuProcessor's sequence, greedy decoding, and the image attention drawn (wording as `vision-inspector report`). */
+export function fuyuCard(p: FuyuCardParams): MethodCard {
+  return {
+    title: 'Fuyu: token layout, greedy answer, attention to the image',
+    formulas: ['a_ℓ(t, p) = (1/H) Σ_h A_ℓ[h, t, p]'],
+    notes: [
+      `FuyuProcessor's sequence: each row of image-patch tokens (|SPEAKER| placeholders replaced by the linear projection of the patch) ends with an image-newline token (|NEWLINE|); then <s>, the prompt tokens and <0x04> (beginning of answer). This image: ${p.patchRows}×${p.patchCols} patches, ${p.patchRows} image-newline tokens.`,
+      `Greedy decoding (argmax at each step, KV cache), at most ${p.maxNewTokens} new tokens, stopping at the end-of-text token; weights ${p.weights}.`,
+      `Map: row t of layer ${p.layer}'s attention, mean over the H heads, at the image-patch positions p only (the row's mass on text and newline tokens is not shown), coloured min…max of the map. t is the chosen token's own position: a prompt token, or a generated token once fed back; the last generated token is never fed back, so it has no row. The beginning-of-answer row is what chose the first answer token.`,
     ],
   };
 }

@@ -106,8 +106,58 @@ export interface CLIPInspection extends Omit<ViTInspection, 'modelKind'> {
   hasText: boolean;
 }
 
-/** One union member per model kind; Fuyu adds its own here. */
+/** One union member per model kind with a ViT-style attention tab; Fuyu has its own view (FuyuInspection). */
 export type Inspection = ViTInspection | CLIPInspection;
+
+/** Fuyu's weight precisions (quantize.ts's WeightPrecision, which the host checks this against). */
+export const FUYU_WEIGHTS = ['fp32', 'int8', 'int4'] as const;
+export type FuyuWeights = (typeof FUYU_WEIGHTS)[number];
+
+/** estimateFuyuMemory() for one weight precision, in bytes. */
+export interface FuyuMemoryEstimate {
+  weights: FuyuWeights;
+  weightBytes: number;
+  kvCacheBytes: number;
+  activationBytes: number;
+  totalBytes: number;
+  /** The sizes in words (formatted on the host, as the CLI prints them). */
+  summary: string;
+}
+
+/**
+ * A Fuyu model and an image, before anything is generated: the image's patch grid and what
+ * each weight precision would hold in memory. Generation runs on request (startFuyuGeneration).
+ */
+export interface FuyuInspection {
+  modelKind: 'fuyu';
+  resultId: string;
+  image: ImageInfo;
+  model: ModelInfo;
+  /** The processor's patch grid over the resized image (x, y in resized pixels = image pixels × scaleFactor). */
+  patchRows: number;
+  patchCols: number;
+  patchWidth: number;
+  patchHeight: number;
+  scaleFactor: number;
+  parameterCount: number;
+  /** max_position_embeddings: image, prompt and answer tokens together. */
+  contextLength: number;
+  defaultWeights: FuyuWeights;
+  /** Estimates for `estimateTokens` positions (the image's tokens plus room for a short prompt and answer). */
+  estimateTokens: number;
+  memory: FuyuMemoryEstimate[];
+  timings: Timings;
+}
+
+/** A text-part token of Fuyu's sequence, as the tokenizer spells it. */
+export interface FuyuTextToken {
+  kind: 'bos' | 'prompt' | 'beginning-of-answer' | 'generated';
+  piece: string;
+}
+
+/** Longest prompt the Fuyu view sends, and most tokens it asks for. */
+export const MAX_FUYU_PROMPT_CHARS = 2000;
+export const MAX_FUYU_NEW_TOKENS = 256;
 
 /** A zero-shot score, labels in the order asked. */
 export interface ZeroShotScore {
@@ -160,7 +210,25 @@ export interface PaperFigures {
   filterCount: number;
   /** Values per filter, 3·p·p. */
   filterDims: number;
+  /** Mean attention distance of this image (ViT paper Fig. 7 right). */
+  distance: AttentionDistanceFigure;
 }
+
+/** Mean attention distance per head and layer on the current image, as the report plots it. */
+export interface AttentionDistanceFigure {
+  /** The report's plot (attentionDistancePlot), an SVG document drawn from the numbers below. */
+  svg: string;
+  layers: number;
+  heads: number;
+  /** [layers, heads] in model-input pixels. */
+  values: number[];
+  patchSize: number;
+  /** The largest distance between two patch centres of this grid. */
+  maxDistance: number;
+}
+
+/** Longest SVG plot the host sends (the plot of 48 layers × 32 heads is about 200 kB). */
+const MAX_PLOT_CHARS = 1024 * 1024;
 
 /** Largest grid side the inspector asks position similarities for: (side²)² cosines, and a picture of about (side · 100 px)². */
 export const MAX_PAPER_GRID = 32;
@@ -227,7 +295,19 @@ export type HostToInspectorMessage =
   | { type: 'paperFigures'; requestId: number; resultId: string; figures: PaperFigures }
   | { type: 'searchProgress'; searchId: number; target: string; steps: number; message: string }
   | { type: 'searchDone'; searchId: number; searches: SearchReplay[]; stats: { runs: number; crops: number; ms: number } }
-  | { type: 'searchFailed'; searchId: number; message: string; cancelled: boolean };
+  | { type: 'searchFailed'; searchId: number; message: string; cancelled: boolean }
+  | { type: 'fuyuInspection'; inspection: FuyuInspection }
+  /** The text part of the sequence (after the image block) as the model got it, and the weights it runs with. */
+  | { type: 'fuyuPrompt'; generationId: number; tokens: FuyuTextToken[]; sequenceLength: number; weights: FuyuWeights }
+  | { type: 'fuyuProgress'; generationId: number; message: string }
+  /** One generated token: its piece, and the answer decoded so far. */
+  | { type: 'fuyuToken'; generationId: number; index: number; piece: string; text: string }
+  /**
+   * attention: float32 [layers, rows, patchRows·patchCols], mean over heads. Rows: the text tokens
+   * of fuyuPrompt (positions textStart…), then the generated tokens that were fed back (all but the last).
+   */
+  | { type: 'fuyuDone'; generationId: number; text: string; stopped: 'stop-token' | 'max-new-tokens'; layers: number; rows: number; attention: ArrayBuffer; ms: number }
+  | { type: 'fuyuFailed'; generationId: number; message: string; cancelled: boolean };
 
 /** Buttons the inspector shows; `cancel` stops the run in progress. */
 export type ErrorAction = 'retry' | 'selectModel' | 'showLog' | 'manageTrust' | 'cancel';
@@ -253,7 +333,10 @@ export type InspectorToHostMessage =
   | { type: 'requestPaperFigures'; requestId: number; resultId: string; rows: number; cols: number }
   /** CLIP: V* search for each target on the result's image; `searchId` names its progress and result. */
   | { type: 'startSearch'; searchId: number; resultId: string; targets: string[] }
-  | { type: 'cancelSearch'; searchId: number };
+  | { type: 'cancelSearch'; searchId: number }
+  /** Fuyu: greedy generation, streamed back as fuyuPrompt, fuyuProgress*, fuyuToken*, then fuyuDone or fuyuFailed. */
+  | { type: 'startFuyuGeneration'; generationId: number; resultId: string; prompt: string; maxNewTokens: number; weights: FuyuWeights }
+  | { type: 'cancelFuyuGeneration'; generationId: number };
 
 // ---------------------------------------------------------------------------------------------
 // Host → Attention Explorer (sidebar WebviewView)
@@ -373,6 +456,13 @@ export function parseInspectorToHost(v: unknown): InspectorToHostMessage | undef
       return isIndex(v.searchId) && isString(v.resultId) && isTextList(v.targets) && v.targets.length <= 8 ? (v as InspectorToHostMessage) : undefined;
     case 'cancelSearch':
       return isIndex(v.searchId) ? (v as InspectorToHostMessage) : undefined;
+    case 'startFuyuGeneration':
+      return isIndex(v.generationId) && isString(v.resultId) && isString(v.prompt) && v.prompt.trim().length > 0 && v.prompt.length <= MAX_FUYU_PROMPT_CHARS &&
+        isIndex(v.maxNewTokens) && v.maxNewTokens >= 1 && v.maxNewTokens <= MAX_FUYU_NEW_TOKENS && isOneOf(FUYU_WEIGHTS, v.weights)
+        ? (v as InspectorToHostMessage)
+        : undefined;
+    case 'cancelFuyuGeneration':
+      return isIndex(v.generationId) ? (v as InspectorToHostMessage) : undefined;
     default:
       return undefined;
   }
@@ -443,6 +533,24 @@ export function parseHostToInspector(v: unknown, expect?: { layers: number; head
       return isIndex(v.searchId) && Array.isArray(v.searches) && v.searches.every(isSearchReplay) && isObject(v.stats) ? (v as HostToInspectorMessage) : undefined;
     case 'searchFailed':
       return isIndex(v.searchId) && isString(v.message) && typeof v.cancelled === 'boolean' ? (v as HostToInspectorMessage) : undefined;
+    case 'fuyuInspection':
+      return isFuyuInspection(v.inspection) ? (v as HostToInspectorMessage) : undefined;
+    case 'fuyuPrompt':
+      return isIndex(v.generationId) && Array.isArray(v.tokens) && v.tokens.every(isFuyuTextToken) && isIndex(v.sequenceLength) && isOneOf(FUYU_WEIGHTS, v.weights)
+        ? (v as HostToInspectorMessage)
+        : undefined;
+    case 'fuyuProgress':
+      return isIndex(v.generationId) && isString(v.message) ? (v as HostToInspectorMessage) : undefined;
+    case 'fuyuToken':
+      return isIndex(v.generationId) && isIndex(v.index) && isString(v.piece) && isString(v.text) ? (v as HostToInspectorMessage) : undefined;
+    case 'fuyuDone':
+      return isIndex(v.generationId) && isString(v.text) && isOneOf(['stop-token', 'max-new-tokens'] as const, v.stopped) && isIndex(v.layers) && isIndex(v.rows) &&
+        isFiniteNumber(v.ms) && isBuffer(v.attention) && v.attention.byteLength % 4 === 0 &&
+        (!expect?.cells || v.attention.byteLength === v.layers * v.rows * expect.cells * 4)
+        ? (v as HostToInspectorMessage)
+        : undefined;
+    case 'fuyuFailed':
+      return isIndex(v.generationId) && isString(v.message) && typeof v.cancelled === 'boolean' ? (v as HostToInspectorMessage) : undefined;
     default:
       return undefined;
   }
@@ -481,7 +589,16 @@ function isPaperFigures(v: unknown): v is PaperFigures {
   return (
     isObject(v) && isGridSide(v.trainedRows) && isGridSide(v.trainedCols) && isGridSide(v.rows) && isGridSide(v.cols) &&
     isRgbFigure(v.positions) && isRgbFigure(v.components) && isIndex(v.componentCount) && isIndex(v.filterCount) && isIndex(v.filterDims) &&
-    Array.isArray(v.explainedRatio) && v.explainedRatio.length === v.componentCount && v.explainedRatio.every(isFiniteNumber)
+    Array.isArray(v.explainedRatio) && v.explainedRatio.length === v.componentCount && v.explainedRatio.every(isFiniteNumber) &&
+    isAttentionDistanceFigure(v.distance)
+  );
+}
+
+function isAttentionDistanceFigure(v: unknown): v is AttentionDistanceFigure {
+  return (
+    isObject(v) && isString(v.svg) && v.svg.length <= MAX_PLOT_CHARS && v.svg.startsWith('<svg') && v.svg.endsWith('</svg>') &&
+    isIndex(v.layers) && isIndex(v.heads) && Array.isArray(v.values) && v.values.length === v.layers * v.heads && v.values.every(isFiniteNumber) &&
+    isIndex(v.patchSize) && isFiniteNumber(v.maxDistance)
   );
 }
 
@@ -557,5 +674,24 @@ function isInspection(v: unknown): v is Inspection {
     isBuffer(clsRows) &&
     clsRows.byteLength === model.layers * model.heads * grid.tokens * 4 &&
     isObject(timings)
+  );
+}
+
+function isFuyuTextToken(v: unknown): v is FuyuTextToken {
+  return isObject(v) && isOneOf(['bos', 'prompt', 'beginning-of-answer', 'generated'] as const, v.kind) && isString(v.piece);
+}
+
+function isFuyuInspection(v: unknown): v is FuyuInspection {
+  if (!isObject(v) || v.modelKind !== 'fuyu' || !isString(v.resultId)) return false;
+  const { image, model, memory } = v;
+  return (
+    isObject(image) && isString(image.name) && isString(image.path) && isBuffer(image.bytes) && isString(image.mime) && /^image\/[a-z+.-]+$/.test(image.mime) &&
+    isIndex(image.width) && isIndex(image.height) &&
+    isObject(model) && model.kind === 'fuyu' && isString(model.name) && isIndex(model.layers) && isIndex(model.heads) &&
+    ['patchRows', 'patchCols', 'patchWidth', 'patchHeight', 'parameterCount', 'contextLength', 'estimateTokens'].every((k) => isIndex(v[k]) && (v[k] as number) > 0) &&
+    isFiniteNumber(v.scaleFactor) && v.scaleFactor > 0 &&
+    isOneOf(FUYU_WEIGHTS, v.defaultWeights) &&
+    Array.isArray(memory) && memory.every((m) => isObject(m) && isOneOf(FUYU_WEIGHTS, m.weights) && isString(m.summary) && ['weightBytes', 'kvCacheBytes', 'activationBytes', 'totalBytes'].every((k) => isFiniteNumber(m[k]))) &&
+    isObject(v.timings)
   );
 }

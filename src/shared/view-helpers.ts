@@ -65,3 +65,11 @@ export function paperGridChoices(trained: GridSize, input: GridSize): { size: Gr
   }
   return choices;
 }
+
+/**
+ * An inline SVG (as the HTML report embeds it) made a standalone document for an <img>: the
+ * namespace a separate document needs, and the report page's font as inherited attributes.
+ */
+export function standaloneSvg(svg: string): string {
+  return svg.replace(/^<svg(?![^>]*\sxmlns=)/, '<svg xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12"');
+}

@@ -523,6 +523,22 @@ try {
     await waitForNewHeatmap(clipFrame, positions, `position similarity on a ${choice} grid`, '#position-similarity');
     if ((await signature(clipFrame, '#filter-components')).painted === 0) throw new Error('the filter components are gone');
     await shot('vit-paper-resized');
+    // The report's SVG plot, loaded as an image (it fails to load if it is not a well-formed SVG document).
+    await clipFrame.waitForFunction(() => document.querySelector('#attention-distance')?.naturalWidth > 0, undefined, { timeout: WAIT });
+    await clipFrame.locator('#distance-method', { hasText: 'excluded as a query and as a key' }).waitFor({ timeout: WAIT });
+    // The figure as the webview decoded it (the workbench's screenshot shows only the top of this long tab).
+    const png = await clipFrame.evaluate(() => {
+      const img = document.querySelector('#attention-distance');
+      const canvas = document.createElement('canvas');
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const ctx = canvas.getContext('2d');
+      ctx.fillStyle = '#fff';
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      ctx.drawImage(img, 0, 0);
+      return canvas.toDataURL('image/png').split(',')[1];
+    });
+    writeFileSync(path.join(shots, `${String(++shotIndex).padStart(2, '0')}-vit-paper-attention-distance.png`), Buffer.from(png, 'base64'));
   });
 
   await step('V* search tab: a search on a photo replays step by step', async () => {
@@ -544,6 +560,46 @@ try {
     await shot('vstar-step-2');
     // The search's progress notification (with its Cancel) closes once the search is done.
     await page.locator('.notifications-toasts .notification-toast', { hasText: 'V* search' }).waitFor({ state: 'detached', timeout: WAIT });
+  });
+
+  let fuyuFrame;
+  await step('with a Fuyu model the inspector shows the Fuyu view, its weights and memory estimate before loading', async () => {
+    await closeAllEditors();
+    writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'visionInspector.model': 'models/fuyu-demo', 'visionInspector.threads': 1 }));
+    await page.locator('.statusbar-item', { hasText: 'fuyu-demo' }).waitFor({ timeout: WAIT });
+    await contextMenu('fuyu60x90.png', 'Inspect Image');
+    fuyuFrame = await findFrame(page, (name) => document.querySelector('vi-fuyu-view') !== null && document.querySelector('.title strong')?.textContent === name && document.querySelector('#fuyu-layout')?.dataset.state === 'drawn',
+      'fuyu60x90.png', { timeout: WAIT, what: 'the Fuyu view of fuyu60x90.png' });
+    const memory = await fuyuFrame.locator('#fuyu-memory').textContent();
+    if (!/Estimated memory with fp32: [\d.]+ kB/.test(memory)) throw new Error(`expected an fp32 memory estimate: ${memory}`);
+    await shot('fuyu-before-generate');
+  });
+
+  await step('Fuyu: the VQA preset, Generate → the answer streams in, token chips follow the layout', async () => {
+    await fuyuFrame.locator('#fuyu-preset-vqa').click();
+    if ((await fuyuFrame.locator('#fuyu-prompt').inputValue()) !== 'What is in this image?\n') throw new Error('the VQA preset did not fill the prompt');
+    await fuyuFrame.locator('#fuyu-max-tokens').fill('6');
+    await fuyuFrame.locator('#fuyu-max-tokens').dispatchEvent('change');
+    await fuyuFrame.locator('#fuyu-generate').click();
+    await fuyuFrame.locator('#fuyu-progress', { hasText: 'stopped by' }).waitFor({ timeout: WAIT });
+    const answer = (await fuyuFrame.locator('#fuyu-answer').textContent()).trim();
+    if (!answer || answer === '—') throw new Error('no answer text');
+    const generated = await fuyuFrame.locator('#fuyu-tokens .token.generated').count();
+    if (generated < 1 || generated > 6) throw new Error(`expected 1…6 generated tokens, got ${generated}`);
+    if ((await fuyuFrame.locator('#fuyu-tokens .token.beginning-of-answer').count()) !== 1) throw new Error('no beginning-of-answer token in the layout');
+    await shot('fuyu-answer');
+  });
+
+  await step('Fuyu: choosing another token and another layer changes the attention map', async () => {
+    const first = await waitForNewHeatmap(fuyuFrame, { hash: '' }, 'beginning-of-answer attention', '#fuyu-heatmap');
+    await fuyuFrame.locator('#fuyu-tokens .token.generated').first().click();
+    const second = await waitForNewHeatmap(fuyuFrame, first, 'first generated token attention', '#fuyu-heatmap');
+    await fuyuFrame.locator('#fuyu-layer').selectOption('0');
+    await waitForNewHeatmap(fuyuFrame, second, 'layer 0', '#fuyu-heatmap');
+    await fuyuFrame.locator('#fuyu-map-info', { hasText: 'layer 0' }).waitFor({ timeout: WAIT });
+    await shot('fuyu-token-attention');
+    // The generation's progress notification (with its Cancel) closes once generation is done.
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'Fuyu on' }).waitFor({ state: 'detached', timeout: WAIT });
   });
 
   await step('the webviews ran without a single CSP violation', async () => {

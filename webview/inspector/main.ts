@@ -22,6 +22,7 @@ import {
   HEAD_FUSIONS,
   parseHostToInspector,
   type ErrorAction,
+  type FuyuInspection,
   type HostToInspectorMessage,
   type Inspection,
   type InspectorToHostMessage,
@@ -36,19 +37,22 @@ import type { TileSelectDetail } from '../common/thumbnail-grid.js';
 import { vscodeApi } from '../common/vscode-api.js';
 import './clip-view.js';
 import './conv-view.js';
+import './fuyu-view.js';
+import type { FuyuView } from './fuyu-view.js';
 import type { HostRequest } from './host-request.js';
 import './paper-view.js';
 import './search-view.js';
 import type { SearchView } from './search-view.js';
 
-/** The inspector's tabs; CLIP adds its own, the convolution explorer needs no model. */
-type Tab = 'attention' | 'clip' | 'conv' | 'paper' | 'search';
+/** The inspector's tabs; CLIP adds its own, the convolution explorer needs no model; Fuyu has one view of its own. */
+type Tab = 'attention' | 'clip' | 'conv' | 'paper' | 'search' | 'fuyu';
 const TAB_LABELS: Record<Tab, [string, string]> = {
   attention: ['Attention', 'eye'],
   clip: ['CLIP', 'symbol-text'],
   conv: ['Convolution', 'symbol-misc'],
   paper: ['ViT paper', 'book'],
   search: ['V* search', 'search'],
+  fuyu: ['Fuyu', 'comment-discussion'],
 };
 
 interface ViewSettings {
@@ -99,6 +103,7 @@ export class InspectorApp extends LitElement {
   static override properties = {
     phase: { state: true },
     inspection: { state: true },
+    fuyu: { state: true },
     selection: { state: true },
     view: { state: true },
     stageSize: { state: true },
@@ -109,6 +114,8 @@ export class InspectorApp extends LitElement {
 
   declare phase: Phase;
   declare inspection: Inspection | undefined;
+  /** A Fuyu model's result: shown instead of `inspection` (no ViT-style attention tab). */
+  declare fuyu: FuyuInspection | undefined;
   declare selection: Selection;
   declare view: ViewSettings;
   declare stageSize: { width: number; height: number };
@@ -137,6 +144,7 @@ export class InspectorApp extends LitElement {
     this.persisted = api.getState() ?? {};
     this.phase = { kind: 'waiting' };
     this.inspection = undefined;
+    this.fuyu = undefined;
     this.view = { ...DEFAULT_VIEW, ...this.persisted.view, rollout: { ...DEFAULT_VIEW.rollout, ...this.persisted.view?.rollout } };
     this.selection = this.persisted.selection ?? { layer: 0, head: 'mean', token: 0, mode: 'attention' };
     this.stageSize = { width: 0, height: 0 };
@@ -169,7 +177,10 @@ export class InspectorApp extends LitElement {
 
   private onMessage = (event: MessageEvent): void => {
     const i = this.inspection;
-    const dims = i ? { layers: i.model.layers, heads: i.model.heads, tokens: i.grid.tokens, cells: i.grid.rows * i.grid.cols } : undefined;
+    const f = this.fuyu;
+    const dims = i
+      ? { layers: i.model.layers, heads: i.model.heads, tokens: i.grid.tokens, cells: i.grid.rows * i.grid.cols }
+      : f ? { layers: f.model.layers, heads: f.model.heads, tokens: 0, cells: f.patchRows * f.patchCols } : undefined;
     const message = parseHostToInspector(event.data, dims);
     if (!message) {
       api.postMessage({ type: 'log', level: 'warn', message: `inspector ignored a malformed message of type ${String((event.data as { type?: unknown })?.type)}` });
@@ -184,6 +195,16 @@ export class InspectorApp extends LitElement {
         return;
       case 'inspection':
         this.showInspection(message.inspection);
+        return;
+      case 'fuyuInspection':
+        this.showFuyu(message.inspection);
+        return;
+      case 'fuyuPrompt':
+      case 'fuyuProgress':
+      case 'fuyuToken':
+      case 'fuyuDone':
+      case 'fuyuFailed':
+        this.querySelector<FuyuView>('vi-fuyu-view')?.onHostMessage(message);
         return;
       case 'applySelection':
         if (this.inspection) this.pin({ ...this.selection, ...message.selection });
@@ -225,6 +246,7 @@ export class InspectorApp extends LitElement {
     // The same result again (the webview was reloaded): restore what it showed.
     const restored = this.persisted.resultId === inspection.resultId ? this.persisted.selection : undefined;
     this.inspection = inspection;
+    this.fuyu = undefined;
     this.clsRows = new Float32Array(inspection.clsRows);
     this.layers.clear();
     this.layerRequests.clear();
@@ -239,6 +261,17 @@ export class InspectorApp extends LitElement {
     this.phase = { kind: 'ready' };
     if (!this.tabs().includes(this.tab)) this.tab = 'attention';
     this.afterSelectionChange(true);
+  }
+
+  private showFuyu(fuyu: FuyuInspection): void {
+    this.inspection = undefined;
+    this.fuyu = fuyu;
+    if (this.imageUrl) URL.revokeObjectURL(this.imageUrl);
+    this.imageUrl = URL.createObjectURL(new Blob([fuyu.image.bytes], { type: fuyu.image.mime }));
+    this.tab = 'fuyu';
+    this.phase = { kind: 'ready' };
+    Object.assign(this.persisted, { imagePath: fuyu.image.path, resultId: fuyu.resultId });
+    api.setState(this.persisted);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -620,8 +653,9 @@ export class InspectorApp extends LitElement {
   override render() {
     const phase = this.phase;
     if (phase.kind === 'waiting') return html`<div class="center muted" id="waiting">Starting…</div>`;
-    if (phase.kind === 'status' && !this.inspection) return this.renderStatus(phase.message, phase.imageName);
+    if (phase.kind === 'status' && !this.inspection && !this.fuyu) return this.renderStatus(phase.message, phase.imageName);
     if (phase.kind === 'error') return this.renderError(phase);
+    if (this.fuyu) return this.renderFuyu(this.fuyu);
     const inspection = this.inspection;
     if (!inspection) return nothing;
     const busy = phase.kind === 'status' ? html`<div class="banner" id="rerun-status"><vscode-progress-ring></vscode-progress-ring>${phase.message}</div>` : nothing;
@@ -699,6 +733,26 @@ export class InspectorApp extends LitElement {
         </aside>
       </div>
       </div>
+    `;
+  }
+
+  private renderFuyu(fuyu: FuyuInspection) {
+    const busy = this.phase.kind === 'status' ? html`<div class="banner" id="rerun-status"><vscode-progress-ring></vscode-progress-ring>${this.phase.message}</div>` : nothing;
+    return html`
+      ${busy}
+      <header class="title">
+        <span class="codicon codicon-file-media"></span>
+        <strong title=${fuyu.image.path}>${fuyu.image.name}</strong>
+        <span class="muted">${fuyu.image.width}×${fuyu.image.height}</span>
+        <span class="sep">·</span>
+        <vscode-badge variant="counter" title=${fuyu.model.path}>${fuyu.model.modelType}</vscode-badge>
+        <span title=${fuyu.model.path}>${fuyu.model.name}</span>
+        <span class="muted">${fuyu.patchCols}×${fuyu.patchRows} patches of ${fuyu.patchWidth}×${fuyu.patchHeight} px, ${fuyu.model.layers} layers × ${fuyu.model.heads} heads</span>
+      </header>
+      <nav class="tabs" role="tablist">
+        <button role="tab" id="tab-fuyu" class="tab active" aria-selected="true"><span class="codicon codicon-${TAB_LABELS.fuyu[1]}"></span>${TAB_LABELS.fuyu[0]}</button>
+      </nav>
+      <vi-fuyu-view .inspection=${fuyu} .imageUrl=${this.imageUrl ?? ''}></vi-fuyu-view>
     `;
   }
 

@@ -5,9 +5,9 @@
  * pictures with the HTML report's figure helpers; this view only puts them on canvases.
  */
 import { LitElement, html, nothing } from 'lit';
-import { filterPcaCard, positionSimilarityCard } from '../../src/shared/method-cards.js';
+import { attentionDistanceCard, filterPcaCard, positionSimilarityCard } from '../../src/shared/method-cards.js';
 import type { Inspection, PaperFigures, RgbFigure } from '../../src/shared/protocol.js';
-import { paperGridChoices, type GridSize } from '../../src/shared/view-helpers.js';
+import { paperGridChoices, standaloneSvg, type GridSize } from '../../src/shared/view-helpers.js';
 import { putRgb } from '../common/image-pixels.js';
 import { renderMethodCard } from '../common/method-card.js';
 import type { HostRequest } from './host-request.js';
@@ -34,6 +34,8 @@ export class PaperView extends LitElement {
 
   /** resultId + grid of the last request, so each is asked once. */
   private requested = '';
+  /** The distance plot as a blob: URL (an SVG in an <img> runs nothing), per result. */
+  private plot: { resultId: string; url: string } | undefined;
 
   constructor() {
     super();
@@ -73,6 +75,10 @@ export class PaperView extends LitElement {
       const m = await this.request({ type: 'requestPaperFigures', requestId: 0, resultId, rows: grid.rows, cols: grid.cols });
       if (m.type !== 'paperFigures' || m.resultId !== this.inspection.resultId || this.requested !== key) return;
       this.figures = { resultId, figures: m.figures };
+      if (this.plot?.resultId !== resultId) {
+        if (this.plot) URL.revokeObjectURL(this.plot.url);
+        this.plot = { resultId, url: URL.createObjectURL(new Blob([standaloneSvg(m.figures.distance.svg)], { type: 'image/svg+xml' })) };
+      }
       this.note = '';
     } catch (err) {
       this.note = (err as Error).message;
@@ -125,6 +131,14 @@ export class PaperView extends LitElement {
           <figcaption id="components-caption">first ${current.componentCount} of ${current.filterCount} filters' components, explaining ${(100 * explained).toFixed(1)} % of their variance (first: ${(100 * (current.explainedRatio[0] ?? 0)).toFixed(1)} %)</figcaption>
         </figure>
         ${renderMethodCard(filterPcaCard(current.filterCount, current.filterDims), 'pca-method')}
+      </div>
+      <h3>Mean attention distance <span class="muted">(Fig. 7 right, this image)</span></h3>
+      <div class="pair">
+        <figure>
+          ${this.plot?.resultId === this.inspection.resultId ? html`<img id="attention-distance" class="plot-figure" alt="mean attention distance per head and layer" src=${this.plot.url} />` : nothing}
+          <figcaption id="distance-caption">${current.distance.layers} layers × ${current.distance.heads} heads on this image; dots: heads, line: mean over heads. Largest possible distance on this ${this.inspection.grid.rows}×${this.inspection.grid.cols} grid: ${current.distance.maxDistance.toFixed(0)} px</figcaption>
+        </figure>
+        ${renderMethodCard(attentionDistanceCard(current.distance.patchSize), 'distance-method')}
       </div>`;
   }
 }

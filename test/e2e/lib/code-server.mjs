@@ -15,7 +15,7 @@ const fixtures = path.join(repoRoot, 'test', 'fixtures');
 export const EXTENSION_ID = 'vision-inspector.vision-inspector';
 
 /**
- * A workspace with the tiny fixture ViT (random-like test weights: its labels mean nothing), real
+ * A workspace with the tiny fixture ViT, CLIP and Fuyu (random-like test weights: its labels mean nothing), real
  * photographs, a broken PNG, and workspace settings pointing at the model.
  */
 export function makeWorkspace(root, { slowImage = false } = {}) {
@@ -42,6 +42,13 @@ export function makeWorkspace(root, { slowImage = false } = {}) {
   for (const f of ['config.json', 'model.safetensors', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt']) {
     copyFileSync(path.join(fixtures, 'golden', 'clip-photo', f), path.join(clip, f));
   }
+  // The tiny Fuyu (random-like weights, with its tokenizer) for the Fuyu view: its answers mean nothing.
+  const fuyu = path.join(ws, 'models', 'fuyu-demo');
+  mkdirSync(fuyu, { recursive: true });
+  for (const f of ['config.json', 'generation_config.json', 'model.safetensors', 'preprocessor_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
+    copyFileSync(path.join(fixtures, 'golden', 'fuyu-tiny', f), path.join(fuyu, f));
+  }
+  copyFileSync(path.join(fixtures, 'golden', 'fuyu-tiny', 'image60x90.png'), path.join(ws, 'fuyu60x90.png'));
   copyFileSync(path.join(fixtures, 'golden', 'vit-interp', 'rect48x40.png'), path.join(ws, 'rect48x40.png'));
   copyFileSync(path.join(fixtures, 'golden', 'vit-photo', 'chelsea.png'), path.join(ws, 'cat.png'));
   for (const f of ['coffee.jpg', 'astronaut.jpg', 'rocket.jpg']) copyFileSync(path.join(fixtures, 'photos', f), path.join(ws, f));

@@ -5,6 +5,7 @@ import {
   parseHostToExplorer,
   parseHostToInspector,
   parseInspectorToHost,
+  type FuyuInspection,
   type Inspection,
 } from '../../../src/shared/protocol';
 
@@ -63,8 +64,11 @@ describe('host ⇄ webview protocol validation', () => {
     assert.equal(parseHostToInspector({ type: 'patchFilters', requestId: 1, resultId: 'abc', filters: { ...filters, responses: new ArrayBuffer(4) } }), undefined);
     assert.equal(parseHostToInspector({ type: 'patchFilters', requestId: 1, resultId: 'abc', filters: { ...filters, ranking: [{ channel: 2, energy: 1 }, { channel: 0, energy: 1 }] } }), undefined);
     const rgb = (width: number, height: number) => ({ width, height, data: new ArrayBuffer(width * height * 3) });
-    const figures = { trainedRows: 8, trainedCols: 8, rows: 16, cols: 16, positions: rgb(5, 4), components: rgb(3, 2), componentCount: 2, explainedRatio: [0.5, 0.25], filterCount: 32, filterDims: 48 };
+    const figures = { trainedRows: 8, trainedCols: 8, rows: 16, cols: 16, positions: rgb(5, 4), components: rgb(3, 2), componentCount: 2, explainedRatio: [0.5, 0.25], filterCount: 32, filterDims: 48,
+      distance: { svg: '<svg></svg>', layers: 2, heads: 2, values: [1, 2, 3, 4], patchSize: 4, maxDistance: 39.6 } };
     assert.ok(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures }));
+    assert.equal(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures: { ...figures, distance: { ...figures.distance, values: [1, 2, 3] } } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures: { ...figures, distance: { ...figures.distance, svg: '<img src=x onerror=alert(1)>' } } }), undefined);
     assert.equal(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures: { ...figures, positions: { ...rgb(5, 4), width: 6 } } }), undefined);
     assert.equal(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures: { ...figures, explainedRatio: [0.5] } }), undefined);
     assert.ok(parseHostToInspector({ type: 'searchFailed', searchId: 1, message: 'Search cancelled.', cancelled: true }));
@@ -156,5 +160,45 @@ describe('host ⇄ webview protocol validation', () => {
   it('accepts only bare file names for exports', () => {
     for (const ok of ['a.png', 'cat-attn-L0-h3-t12.json', 'with space.png']) assert.ok(isSafeFileName(ok), ok);
     for (const bad of ['', '.', '..', 'a/b.png', 'a\\b.png', 'c:x', 'x'.repeat(201), 'nul\u0000.png']) assert.ok(!isSafeFileName(bad), bad);
+  });
+
+  it('checks Fuyu generation requests: prompt, token limit and weights', () => {
+    const start = { type: 'startFuyuGeneration', generationId: 1, resultId: 'f', prompt: 'What is in this image?\n', maxNewTokens: 20, weights: 'int4' };
+    assert.ok(parseInspectorToHost(start));
+    assert.ok(parseInspectorToHost({ type: 'cancelFuyuGeneration', generationId: 1 }));
+    for (const bad of [
+      { ...start, prompt: '  ' },
+      { ...start, prompt: 'x'.repeat(2001) },
+      { ...start, maxNewTokens: 0 },
+      { ...start, maxNewTokens: 257 },
+      { ...start, maxNewTokens: 2.5 },
+      { ...start, weights: 'int2' },
+      { ...start, generationId: -1 },
+    ]) assert.equal(parseInspectorToHost(bad), undefined, JSON.stringify({ ...bad, prompt: bad.prompt.slice(0, 20) }));
+  });
+
+  it('checks Fuyu results and streamed tokens, and the attention buffer against layers × rows × patches', () => {
+    const fuyu: FuyuInspection = {
+      modelKind: 'fuyu', resultId: 'f',
+      image: { name: 'a.png', path: '/w/a.png', bytes: new ArrayBuffer(4), mime: 'image/png', width: 90, height: 60 },
+      model: { kind: 'fuyu', name: 'fuyu-demo', path: '/m', modelType: 'fuyu', layers: 2, heads: 4 },
+      patchRows: 5, patchCols: 8, patchWidth: 8, patchHeight: 8, scaleFactor: 2 / 3, parameterCount: 48938, contextLength: 128,
+      defaultWeights: 'fp32', estimateTokens: 109,
+      memory: [{ weights: 'fp32', weightBytes: 1, kvCacheBytes: 2, activationBytes: 3, totalBytes: 6, summary: '6 B' }],
+      timings: { totalMs: 1, loadMs: 0, inferenceMs: 0, cached: false },
+    };
+    assert.ok(parseHostToInspector({ type: 'fuyuInspection', inspection: fuyu }));
+    assert.equal(parseHostToInspector({ type: 'fuyuInspection', inspection: { ...fuyu, patchRows: 0 } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'fuyuInspection', inspection: { ...fuyu, defaultWeights: 'bf16' } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'fuyuInspection', inspection: { ...fuyu, model: { ...fuyu.model, kind: 'vit' } } }), undefined);
+    assert.ok(parseHostToInspector({ type: 'fuyuPrompt', generationId: 1, tokens: [{ kind: 'bos', piece: '<s>' }], sequenceLength: 47, weights: 'fp32' }));
+    assert.equal(parseHostToInspector({ type: 'fuyuPrompt', generationId: 1, tokens: [{ kind: 'image', piece: 'x' }], sequenceLength: 47, weights: 'fp32' }), undefined);
+    assert.ok(parseHostToInspector({ type: 'fuyuToken', generationId: 1, index: 0, piece: '▁a', text: 'a' }));
+    const done = { type: 'fuyuDone', generationId: 1, text: 'a cat', stopped: 'max-new-tokens', layers: 2, rows: 3, attention: new ArrayBuffer(2 * 3 * 40 * 4), ms: 5 };
+    const cells = { layers: 2, heads: 4, tokens: 0, cells: 40 };
+    assert.ok(parseHostToInspector(done, cells));
+    assert.equal(parseHostToInspector({ ...done, attention: new ArrayBuffer(2 * 3 * 39 * 4) }, cells), undefined);
+    assert.equal(parseHostToInspector({ ...done, stopped: 'tired' }, cells), undefined);
+    assert.ok(parseHostToInspector({ type: 'fuyuFailed', generationId: 1, message: 'no', cancelled: true }));
   });
 });

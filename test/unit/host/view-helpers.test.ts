@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { gridHeatmap, visualSearch, type NodeDetection, type SearchModel, type SearchNode } from '../../../src/core/search/vstar';
 import { toReplay } from '../../../src/host/search-replay';
-import { clipCard, convolutionCard } from '../../../src/shared/method-cards';
+import { attentionDistanceCard, clipCard, fuyuCard, convolutionCard } from '../../../src/shared/method-cards';
 import { parseHostToInspector } from '../../../src/shared/protocol';
-import { paperGridChoices, parseLabels, relativeScores, resizeKernelValues, scaleBox } from '../../../src/shared/view-helpers';
+import { paperGridChoices, parseLabels, relativeScores, resizeKernelValues, scaleBox, standaloneSvg } from '../../../src/shared/view-helpers';
 
 describe('inspector tab helpers', () => {
   it('offers the trained grid, the input\'s, and resized ones for the ViT-paper tab, each once and within bounds', () => {
@@ -36,6 +36,12 @@ describe('inspector tab helpers', () => {
     assert.deepEqual(relativeScores([]), []);
   });
 
+  it('makes the report\'s inline SVG a standalone document, once', () => {
+    const once = standaloneSvg('<svg class="plot" width="5"><text>1</text></svg>');
+    assert.match(once, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" font-family="sans-serif" font-size="12" class="plot"/);
+    assert.equal(standaloneSvg(once), once);
+  });
+
   it('method cards state the operation and parameters used', () => {
     const conv = convolutionCard({ kernelName: 'Sobel x', operation: 'correlation', border: 'zero', channels: 'rgb', stacked: 'box blur 3×3', mapping: 'signed', width: 320, height: 200 });
     assert.match(conv.formulas[0]!, /f\(x \+ u, y \+ v\)/);
@@ -43,6 +49,10 @@ describe('inspector tab helpers', () => {
     assert.ok(conv.notes.some((n) => n.includes('pixels outside the image are 0')));
     assert.match(convolutionCard({ kernelName: 'k', operation: 'convolution', border: 'reflect', channels: 'luminance', stacked: undefined, mapping: 'clamp', width: 1, height: 1 }).formulas[0]!, /f\(x − u, y − v\)/);
     assert.ok(clipCard('a photo of {}.').notes[0]!.includes('"a photo of {}."'));
+    const fuyu = fuyuCard({ weights: 'int4', maxNewTokens: 7, patchRows: 5, patchCols: 8, layer: 1 });
+    assert.ok(fuyu.notes.some((n) => n.includes('at most 7 new tokens') && n.includes('weights int4')));
+    assert.ok(fuyu.notes.some((n) => n.includes('5×8 patches, 5 image-newline tokens')));
+    assert.ok(attentionDistanceCard(16).notes.some((n) => n.includes('excluded as a query and as a key') && n.includes('renormalised')));
   });
 
   it('turns a recorded V* search into a replay the webview accepts', async () => {
