@@ -12,6 +12,7 @@ import { readSafetensorsAll, writeSafetensors, type TensorToWrite } from '../cor
 import { FuyuRunner, estimateFuyuMemory, type FuyuPrompt, type LoadedFuyu } from '../core/models/fuyu-runner.js';
 import { WEIGHT_PRECISIONS, type WeightPrecision } from '../core/models/quantize.js';
 import type { ModelRunner } from '../core/models/runner.js';
+import { modelDisplayName } from '../core/io/hub-layout.js';
 
 export interface FuyuArgs {
   image?: string;
@@ -49,7 +50,7 @@ export async function inferFuyu(fuyu: FuyuRunner, args: FuyuArgs, signal: AbortS
   check(Number.isInteger(maxNewTokens) && maxNewTokens > 0, `--max-new-tokens must be a positive integer, got "${args['max-new-tokens']}".`);
   const prompt = await promptFor(fuyu, args, maxNewTokens);
   const { patchRows, patchCols, inputIds } = prompt.layout;
-  process.stderr.write(`${path.basename(fuyu.loaded.checkpoint.dir)}: ${patchRows}×${patchCols} patches, ${inputIds.length} prompt tokens\n`);
+  process.stderr.write(`${modelDisplayName(fuyu.loaded.checkpoint.dir)}: ${patchRows}×${patchCols} patches, ${inputIds.length} prompt tokens\n`);
   const chosen = args.weights === undefined ? ' (the default for this model size; --weights fp32|int8|int4 to change)' : '';
   const how = fuyu.weights === 'fp32' ? 'the checkpoint\'s weights computed in float32' : `${fuyu.weights.slice(3)}-bit MatMulNBits blocks cached in ${fuyu.quantizedCacheDir}`;
   process.stderr.write(`weights: ${fuyu.weights}, ${how}${chosen}\n`);

@@ -31,6 +31,7 @@ import { foundTargets, searchTargets, targetsFromQuestion } from '../core/search
 import { describeResult, describeStep } from '../core/search/report.js';
 import { createFuyuRunner, inferFuyu } from './fuyu.js';
 import { REPORT_USAGE, report } from './report.js';
+import { modelDisplayName } from '../core/io/hub-layout.js';
 
 const USAGE = `Usage:
   vision-inspector infer --model <model folder or hub id> (--image <image> | --pixel-values <inputs.safetensors>)
@@ -179,7 +180,7 @@ async function infer(argv: string[]): Promise<void> {
     const logits = run.tensors.logits;
     check(logits, 'has no classification head (no classifier.weight), so there are no labels to print.', loaded.checkpoint.dir, 'Use --dump to get its hidden states and attention maps.');
     const { rows, cols, height, width } = run.grid;
-    console.log(`${path.basename(loaded.checkpoint.dir)}: ${width}×${height} input, ${rows}×${cols} patches`);
+    console.log(`${modelDisplayName(loaded.checkpoint.dir)}: ${width}×${height} input, ${rows}×${cols} patches`);
     for (const t of topK(logits.data as Float32Array, loaded.model.labels, top)) {
       console.log(`${(t.probability * 100).toFixed(2).padStart(6)} %  ${t.label}`);
     }
@@ -231,7 +232,7 @@ async function inferCLIP(clip: CLIPRunner, pixelValues: TensorData, args: CLIPAr
   check(batch, 'zero-shot classification needs labels: give them with --text (repeatable).', undefined, USAGE);
   const [images, , height, width] = pixelValues.dims as [number, number, number, number];
   const { rows, cols } = clip.model.grid(height, width);
-  console.log(`${path.basename(clip.loaded.checkpoint.dir)}: ${width}×${height} input, ${rows}×${cols} patches, ${batch.dims[0]} labels`);
+  console.log(`${modelDisplayName(clip.loaded.checkpoint.dir)}: ${width}×${height} input, ${rows}×${cols} patches, ${batch.dims[0]} labels`);
   const perImage: LabelScore[][] = [];
   if (texts.length > 0) {
     const imageSize = 3 * height * width;
@@ -373,7 +374,7 @@ async function search(argv: string[]): Promise<void> {
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
     const model = new CLIPSearchModel(runner.clip(loaded), image, { otherTargets: targets, resolution: positive('resolution'), batchSize: positive('batch-size') });
-    console.log(`${path.basename(file)}: ${image.width}×${image.height}; searching ${targets.map((t) => `"${t}"`).join(', ')} with ${path.basename(loaded.checkpoint.dir)}`);
+    console.log(`${path.basename(file)}: ${image.width}×${image.height}; searching ${targets.map((t) => `"${t}"`).join(', ')} with ${modelDisplayName(loaded.checkpoint.dir)}`);
     const results = await searchTargets(model, image, targets, {
       minimumSize: positive('min-size'),
       maxNodes: positive('max-nodes'),

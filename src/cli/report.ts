@@ -40,6 +40,7 @@ import {
   attentionDistancePlot, barsHtml, colorGrid, escapeHtml, figure, filterComponents, heatmapOverlay, imgTag, methodCardHtml, mosaic, patchGridSvg,
   positionSimilarityMosaic, rangeOf, reportPage, upscale, type ReportSection,
 } from './report-html.js';
+import { modelDisplayName } from '../core/io/hub-layout.js';
 
 export const REPORT_USAGE = `  vision-inspector report --model <model> --image <image> [--image <more images>]... --out <report.html>
                           [--text <label>]... [--template <prompt>] [--prompt <prompt>]
@@ -118,7 +119,7 @@ export async function report(argv: string[], context: ReportContext): Promise<vo
     await engine.dispose();
   }
   sections.push(await kernelGallery(images[0]!));
-  const subtitle = `${escapeHtml(path.basename(loaded.checkpoint.dir))} (${escapeHtml(loaded.checkpoint.modelType ?? loaded.kind)}) on ${files.map((f) => escapeHtml(path.basename(f))).join(', ')}`;
+  const subtitle = `${escapeHtml(modelDisplayName(loaded.checkpoint.dir))} (${escapeHtml(loaded.checkpoint.modelType ?? loaded.kind)}) on ${files.map((f) => escapeHtml(path.basename(f))).join(', ')}`;
   await writeAtomically(out, reportPage(`Vision Inspector report: ${path.basename(files[0]!)}`, subtitle, sections));
   console.log(`wrote ${out}`);
 }

@@ -31,7 +31,7 @@ import { CLIPSearchModel } from '../core/search/clip-search-model';
 import type { SearchStep } from '../core/search/vstar';
 // The report's figure helpers, so the tab and `vision-inspector report` draw the same pictures.
 import { attentionDistancePlot, filterComponents, mosaic, positionSimilarityMosaic, type FilterComponents } from '../cli/report-html';
-import { modelDisplayName } from './model-discovery';
+import { modelDisplayName } from '../core/io/hub-layout';
 import { toReplay } from './search-replay';
 import type { AttentionDistanceFigure, FuyuInspection, FuyuTextToken, FuyuWeights, LabelScore, ModelInfo, PaperFigures, PatchFilterSet, RgbFigure, RolloutSettings, SearchReplay, Timings, ZeroShotScore } from '../shared/protocol';
 import type { InputPlacement, TokenGrid } from '../shared/patch-geometry';

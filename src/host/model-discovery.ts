@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { findWorkspaceModels, isLoadable, listCachedModels } from '../core/io/hub-cache';
-import { repoIdFromFolderName, summarizeModelFolder, type ModelSummary } from '../core/io/hub-layout';
+import { summarizeModelFolder, type ModelSummary } from '../core/io/hub-layout';
 import type { ModelKind } from '../shared/protocol';
 
 export interface DiscoveredModel {
@@ -63,11 +63,4 @@ export async function discoverWorkspaceModels(): Promise<DiscoveredModel[]> {
 export async function discoverHubCacheModels(): Promise<DiscoveredModel[]> {
   const cached = await listCachedModels();
   return cached.map((m) => describe(m, 'hf-cache', m.refs.includes('main') || cached.filter((c) => c.repoId === m.repoId).length === 1 ? m.repoId : `${m.repoId} @ ${m.commit.slice(0, 8)}`));
-}
-
-/** A model folder's name for the status bar: the hub id for a cache snapshot (its own name is a commit hash), else the folder name. */
-export function modelDisplayName(folder: string): string {
-  const snapshots = path.dirname(folder);
-  const repoId = path.basename(snapshots) === 'snapshots' ? repoIdFromFolderName(path.basename(path.dirname(snapshots))) : undefined;
-  return repoId ?? path.basename(folder);
 }

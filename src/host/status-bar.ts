@@ -1,6 +1,6 @@
 /** The status-bar item naming the active model; clicking it opens the model picker. */
 import * as vscode from 'vscode';
-import { modelDisplayName } from './model-discovery';
+import { modelDisplayName } from '../core/io/hub-layout';
 import type { ModelSelection } from './model-selection';
 
 export class ModelStatusBar implements vscode.Disposable {

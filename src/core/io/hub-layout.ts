@@ -337,3 +337,10 @@ export function pickleOnlyError(where: string, pickleFile: string, repoId = 'ORG
     where,
     `Use a model with safetensors weights: most models on the Hugging Face Hub have a model.safetensors, and for many others the Hub's conversion bot has opened a pull request adding one (use it as ${repoId}@refs/pr/N, N being that pull request's number). Or convert the model with \`model.save_pretrained(folder, safe_serialization=True)\` in Python.`);
 }
+
+/** A model folder's name for people: the hub id for a cache snapshot (its own name is a commit hash), else the folder name. */
+export function modelDisplayName(folder: string): string {
+  const snapshots = path.dirname(folder);
+  const repoId = path.basename(snapshots) === 'snapshots' ? repoIdFromFolderName(path.basename(path.dirname(snapshots))) : undefined;
+  return repoId ?? path.basename(folder);
+}

@@ -12,6 +12,7 @@ import {
   findWorkspaceModels, hubCacheDir, isLoadable, listCachedModels, parseHubReference, readHubToken, resolveModelReference,
   type ResolveOptions,
 } from '../../../src/core/io/hub-cache';
+import { modelDisplayName } from '../../../src/core/io/hub-layout';
 import { GOLDEN, expectUserError, makeTempDir, removeTempDirs } from './helpers';
 import { etagOf } from './hub-mock';
 
@@ -79,6 +80,11 @@ describe('io/hub-cache', () => {
       assert.equal(await readHubToken({ HF_HOME: hfHome, HF_TOKEN: 'hf_env', HUGGING_FACE_HUB_TOKEN: 'hf_legacy' }), 'hf_env');
       assert.equal(await readHubToken({ HF_TOKEN_PATH: path.join(hfHome, 'token'), HF_HOME: '/nowhere' }), 'hf_file');
     });
+  });
+
+  it('names a cache snapshot by its hub id and any other folder by its name', () => {
+    assert.equal(modelDisplayName(path.join('/c', 'models--google--vit-tiny', 'snapshots', 'a'.repeat(40))), 'google/vit-tiny');
+    assert.equal(modelDisplayName(path.join('/work', 'my-vit')), 'my-vit');
   });
 
   it('parses hub ids with an optional @revision, and nothing else', () => {
