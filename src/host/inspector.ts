@@ -18,6 +18,9 @@ import type { FuyuResult, InspectionResult, InspectionService } from './inspecti
 import { NoModelError, type ModelSelection } from './model-selection';
 import { webviewHtml, webviewOptions } from './webview-html';
 
+/** Webview requests that ask about one cached inspection result and get one reply. */
+type ResultRequest = Extract<InspectorToHostMessage, { type: 'requestLayerAttention' | 'requestTokenRows' | 'requestRollout' | 'requestZeroShot' | 'requestTextHeatmap' | 'requestPatchFilters' | 'requestPaperFigures' }>;
+
 export const INSPECTOR_VIEW_TYPE = 'visionInspector.inspector';
 export const CUSTOM_EDITOR_VIEW_TYPE = 'visionInspector.imageEditor';
 
@@ -203,6 +206,35 @@ export class InspectorView implements vscode.Disposable {
     }
   }
 
+  /** The reply to one of the webview's requests about a cached result (buffers are copies: the cache keeps its own). */
+  private async answer(message: ResultRequest, result: InspectionResult): Promise<HostToInspectorMessage> {
+    const { service } = this.deps;
+    const { requestId } = message;
+    const resultId = result.id;
+    switch (message.type) {
+      case 'requestLayerAttention':
+        return { type: 'layerAttention', requestId, resultId, layer: message.layer, data: service.layerAttention(result, message.layer) };
+      case 'requestTokenRows':
+        return { type: 'tokenRows', requestId, resultId, token: message.token, data: service.tokenRows(result, message.token).buffer as ArrayBuffer };
+      case 'requestRollout': {
+        const factors = await service.rolloutFactors(result, message.settings);
+        return { type: 'rolloutFactors', requestId, resultId, settings: message.settings, data: factors.slice().buffer };
+      }
+      case 'requestZeroShot':
+        return { type: 'zeroShot', requestId, resultId, scores: await service.zeroShot(result, message.labels, message.template) };
+      case 'requestTextHeatmap': {
+        const similarity = await service.textHeatmap(result, message.phrase, message.template);
+        return { type: 'textHeatmap', requestId, resultId, phrase: message.phrase, similarity: similarity.slice().buffer };
+      }
+      case 'requestPaperFigures':
+        return { type: 'paperFigures', requestId, resultId, figures: await service.paperFigures(result, message.rows, message.cols) };
+      case 'requestPatchFilters': {
+        const filters = await service.patchFilters(result);
+        return { type: 'patchFilters', requestId, resultId, filters: { ...filters, tiles: filters.tiles.slice(0), responses: filters.responses.slice(0) } };
+      }
+    }
+  }
+
   private async handle(message: InspectorToHostMessage): Promise<void> {
     const { service } = this.deps;
     switch (message.type) {
@@ -214,27 +246,7 @@ export class InspectorView implements vscode.Disposable {
         return;
       case 'requestLayerAttention':
       case 'requestTokenRows':
-      case 'requestRollout': {
-        const result = service.get(message.resultId);
-        if (!result) {
-          await this.post({ type: 'requestFailed', requestId: message.requestId, message: 'That result is no longer cached; run the inspection again.' });
-          return;
-        }
-        try {
-          if (message.type === 'requestLayerAttention') {
-            await this.post({ type: 'layerAttention', requestId: message.requestId, resultId: result.id, layer: message.layer, data: service.layerAttention(result, message.layer) });
-          } else if (message.type === 'requestTokenRows') {
-            const rows = service.tokenRows(result, message.token);
-            await this.post({ type: 'tokenRows', requestId: message.requestId, resultId: result.id, token: message.token, data: rows.buffer as ArrayBuffer });
-          } else {
-            const factors = await service.rolloutFactors(result, message.settings);
-            await this.post({ type: 'rolloutFactors', requestId: message.requestId, resultId: result.id, settings: message.settings, data: factors.slice().buffer });
-          }
-        } catch (err) {
-          await this.post({ type: 'requestFailed', requestId: message.requestId, message: errorText(err) });
-        }
-        return;
-      }
+      case 'requestRollout':
       case 'requestZeroShot':
       case 'requestTextHeatmap':
       case 'requestPatchFilters':
@@ -245,20 +257,7 @@ export class InspectorView implements vscode.Disposable {
           return;
         }
         try {
-          if (message.type === 'requestZeroShot') {
-            const scores = await service.zeroShot(result, message.labels, message.template);
-            await this.post({ type: 'zeroShot', requestId: message.requestId, resultId: result.id, scores });
-          } else if (message.type === 'requestTextHeatmap') {
-            const similarity = await service.textHeatmap(result, message.phrase, message.template);
-            await this.post({ type: 'textHeatmap', requestId: message.requestId, resultId: result.id, phrase: message.phrase, similarity: similarity.slice().buffer });
-          } else if (message.type === 'requestPaperFigures') {
-            const figures = await service.paperFigures(result, message.rows, message.cols);
-            await this.post({ type: 'paperFigures', requestId: message.requestId, resultId: result.id, figures });
-          } else {
-            const filters = await service.patchFilters(result);
-            // Copies: the cached set keeps its buffers for the next webview load.
-            await this.post({ type: 'patchFilters', requestId: message.requestId, resultId: result.id, filters: { ...filters, tiles: filters.tiles.slice(0), responses: filters.responses.slice(0) } });
-          }
+          await this.post(await this.answer(message, result));
         } catch (err) {
           this.deps.log.warn(`${result.imageName}: ${message.type}: ${errorText(err)}`);
           await this.post({ type: 'requestFailed', requestId: message.requestId, message: errorText(err) });
