@@ -20,6 +20,8 @@ import {
   type EngineResponse,
   type EngineResults,
   type ModelSource,
+  type RowStateSpec,
+  type RowStateUse,
   type SessionInfo,
   type SessionSettings,
   type TensorData,
@@ -27,7 +29,7 @@ import {
 } from './protocol.js';
 import { describeTensorProblem, prepareForPost } from './tensors.js';
 
-export type { ModelSource, SessionInfo, TensorData, TensorType } from './protocol.js';
+export type { ModelSource, RowStateSpec, RowStateUse, SessionInfo, TensorData, TensorType } from './protocol.js';
 
 export interface EngineOptions extends WorkerSettings {
   /** The worker entry to start; defaults to worker.js (worker.ts under tsx) next to this module. */
@@ -44,6 +46,8 @@ export interface LoadSessionOptions extends SessionSettings {
 export interface RunOptions {
   /** Transfer the feeds' buffers to the worker instead of copying them (they are detached afterwards). */
   transferInputs?: boolean;
+  /** The row state (createState) this run reads and appends `rows` rows to. */
+  state?: RowStateUse;
 }
 
 /** How long a disposed worker may take to release its sessions before it is terminated. */
@@ -232,8 +236,24 @@ export class InferenceEngine {
       if (prepared.transfer) transfer.add(prepared.transfer);
     }
     const connection = this.connect();
-    const { id, result } = connection.request({ kind: 'run', key, feeds: sent, fetches: wanted }, [...transfer]);
+    const { id, result } = connection.request({ kind: 'run', key, feeds: sent, fetches: wanted, state: options.state }, [...transfer]);
     return abortable(result, signal, () => connection.cancel(id));
+  }
+
+  /**
+   * Allocates rows the worker keeps between runs (RowStateSpec), e.g. a KV cache that then never
+   * crosses the thread boundary. Returns a Disposable that frees them; creating an existing key
+   * replaces it.
+   */
+  async createState(key: string, spec: RowStateSpec): Promise<{ key: string; dispose(): Promise<void> }> {
+    await this.connect().request({ kind: 'createState', key, spec }).result;
+    return { key, dispose: () => this.dropState(key) };
+  }
+
+  /** Frees a row state in the worker (nothing to do when the worker is gone: it went with it). */
+  async dropState(key: string): Promise<void> {
+    if (!this.connection || this.disposing) return;
+    await this.connection.request({ kind: 'dropState', key }).result;
   }
 
   /** Frees a session in the worker (after the requests queued before this call). */

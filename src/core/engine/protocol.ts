@@ -104,6 +104,42 @@ export interface RunRequest {
   feeds: Record<string, TensorData>;
   /** Output names wanted; only these are computed and returned. */
   fetches: string[];
+  /** A row state the run reads and appends to (see RowStateSpec). */
+  state?: RowStateUse;
+}
+
+/**
+ * Rows the worker keeps between runs, e.g. a decoder's KV cache: they never cross the thread
+ * boundary, and ORT writes each run's new rows straight into their place (a pre-allocated output).
+ * For each slot, a run is fed the rows so far as `input` ([rows, width], when the session has that
+ * input) and the rows of `output` ([new rows, width]) are appended; slot outputs are not returned.
+ */
+export interface RowStateSpec {
+  slots: { input: string; output: string }[];
+  /** Elements per row. */
+  width: number;
+  /** Most rows a slot holds (allocated up front, so appending never copies). */
+  capacity: number;
+  type: 'float32' | 'float16';
+}
+
+export interface RowStateUse {
+  key: string;
+  /** Rows this run appends to every slot. */
+  rows: number;
+}
+
+export interface CreateStateRequest {
+  kind: 'createState';
+  id: number;
+  key: string;
+  spec: RowStateSpec;
+}
+
+export interface DropStateRequest {
+  kind: 'dropState';
+  id: number;
+  key: string;
 }
 
 export interface ReleaseRequest {
@@ -118,7 +154,7 @@ export interface DisposeRequest {
   id: number;
 }
 
-export type EngineRequest = LoadSessionRequest | RunRequest | ReleaseRequest | DisposeRequest;
+export type EngineRequest = LoadSessionRequest | RunRequest | ReleaseRequest | CreateStateRequest | DropStateRequest | DisposeRequest;
 
 /** Asks the worker to drop request `id` if it is still queued; no response of its own. */
 export interface CancelNotice {
@@ -133,6 +169,8 @@ export interface EngineResults {
   loadSession: SessionInfo;
   run: Record<string, TensorData>;
   release: null;
+  createState: null;
+  dropState: null;
   dispose: null;
 }
 

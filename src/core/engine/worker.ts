@@ -18,6 +18,7 @@ import {
   type EngineRequest,
   type EngineResponse,
   type LoadSessionRequest,
+  type RowStateSpec,
   type RunRequest,
   type SessionInfo,
   type SessionSettings,
@@ -44,6 +45,7 @@ type QueuedRequest = Exclude<EngineRequest, { kind: 'dispose' }>;
 
 class InferenceWorker {
   private readonly sessions = new Map<string, ort.InferenceSession>();
+  private readonly states = new Map<string, RowState>();
   private readonly queue: QueuedRequest[] = [];
   /** The loop serving the queue, while it runs. */
   private draining: Promise<void> | undefined;
@@ -105,6 +107,14 @@ class InferenceWorker {
           this.sessions.delete(request.key);
           this.reply({ kind: 'ok', id: request.id, request: 'release', result: null });
           break;
+        case 'createState':
+          this.states.set(request.key, new RowState(request.key, request.spec));
+          this.reply({ kind: 'ok', id: request.id, request: 'createState', result: null });
+          break;
+        case 'dropState':
+          this.states.delete(request.key);
+          this.reply({ kind: 'ok', id: request.id, request: 'dropState', result: null });
+          break;
       }
     } catch (error) {
       this.replyError(request.id, error);
@@ -127,6 +137,7 @@ class InferenceWorker {
     await this.draining;
     for (const session of this.sessions.values()) await session.release();
     this.sessions.clear();
+    this.states.clear();
     this.reply({ kind: 'ok', id, request: 'dispose', result: null });
     // With the port closed nothing keeps this thread's event loop alive, so the worker exits.
     this.port.close();
@@ -180,22 +191,30 @@ class InferenceWorker {
     const { key } = request;
     const session = this.sessions.get(key);
     if (!session) throw new Error(`No session "${key}" is loaded; call loadSession first.`);
-    checkNames(key, 'input', Object.keys(request.feeds), session.inputNames, true);
+    const state = request.state && this.states.get(request.state.key);
+    if (request.state && !state) throw new Error(`No row state "${request.state.key}"; call createState first.`);
+    const stateFeeds = state ? state.inputs(session.inputNames) : {};
+    const stateFetches = state ? state.outputs(request.state!.rows, session.outputNames, key) : {};
+    checkNames(key, 'input', [...Object.keys(request.feeds), ...Object.keys(stateFeeds)], session.inputNames, true);
     checkNames(key, 'output', request.fetches, session.outputNames, false);
 
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, ort.Tensor> = { ...stateFeeds };
     for (const [name, tensor] of Object.entries(request.feeds)) {
       // onnxruntime-node rejects SharedArrayBuffer-backed data ("Invalid argument").
       const data = isShared(tensor.data) ? tensor.data.slice() : tensor.data;
       feeds[name] = new ort.Tensor(tensor.type, data, tensor.dims);
     }
+    // null: ORT allocates the output; a tensor: ORT writes into it (the state's next rows).
+    const fetches: Record<string, ort.Tensor | null> = { ...stateFetches };
+    for (const name of request.fetches) fetches[name] ??= null;
 
     let results: ort.InferenceSession.ReturnType;
     try {
-      results = await session.run(feeds, request.fetches);
+      results = await session.run(feeds, fetches);
     } catch (error) {
       throw new Error(`Running model "${key}" failed: ${errorMessage(error)}`);
     }
+    state?.appended(request.state!.rows);
 
     const outputs: Record<string, TensorData> = {};
     const transfer = new Set<ArrayBuffer>();
@@ -219,6 +238,53 @@ class InferenceWorker {
 
   private replyError(id: number, error: unknown): void {
     this.reply({ kind: 'error', id, error: serializeError(error) });
+  }
+}
+
+/** The rows of one RowStateSpec, allocated once at full capacity. */
+class RowState {
+  private readonly buffers: (Float32Array | Uint16Array)[];
+  private length = 0;
+
+  constructor(
+    private readonly key: string,
+    private readonly spec: RowStateSpec,
+  ) {
+    const size = spec.capacity * spec.width;
+    this.buffers = spec.slots.map(() => (spec.type === 'float16' ? new Uint16Array(size) : new Float32Array(size)));
+  }
+
+  /** The rows so far ([length, width] views, no copy) for every slot input the session takes. */
+  inputs(sessionInputs: readonly string[]): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    this.spec.slots.forEach((slot, i) => {
+      if (sessionInputs.includes(slot.input)) feeds[slot.input] = this.view(i, 0, this.length);
+    });
+    return feeds;
+  }
+
+  /** Where a run writes its `rows` new rows: the views after the rows so far, one per slot output. */
+  outputs(rows: number, sessionOutputs: readonly string[], model: string): Record<string, ort.Tensor> {
+    const { capacity } = this.spec;
+    if (!Number.isInteger(rows) || rows < 0) throw new Error(`Row state "${this.key}": cannot append ${rows} rows.`);
+    if (this.length + rows > capacity) {
+      throw new Error(`Row state "${this.key}" holds ${capacity} rows; it has ${this.length} and this run would add ${rows}.`);
+    }
+    const fetches: Record<string, ort.Tensor> = {};
+    this.spec.slots.forEach((slot, i) => {
+      if (!sessionOutputs.includes(slot.output)) throw new Error(`Model "${model}" has no output "${slot.output}" for row state "${this.key}".`);
+      fetches[slot.output] = this.view(i, this.length, rows);
+    });
+    return fetches;
+  }
+
+  appended(rows: number): void {
+    this.length += rows;
+  }
+
+  private view(slot: number, from: number, rows: number): ort.Tensor {
+    const { width, type } = this.spec;
+    return new ort.Tensor(type, this.buffers[slot]!.subarray(from * width, (from + rows) * width), [rows, width]);
   }
 }
 

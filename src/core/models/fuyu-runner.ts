@@ -4,12 +4,13 @@
  * pre-packed weights are in memory once), and greedy generation with the KV cache, streaming
  * each token to a callback.
  *
- * The cache crosses the worker boundary on every step (present → past), transferred, not copied.
+ * The KV cache lives in the engine's worker as a row state: each run appends its new rows in place,
+ * so the cache never crosses the thread boundary and is never copied whole.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { check } from '../errors.js';
-import type { InferenceEngine, TensorData } from '../engine/client.js';
+import type { InferenceEngine, RowStateUse, TensorData } from '../engine/client.js';
 import { CONFIG_FILE, type Checkpoint } from '../io/checkpoint.js';
 import { graphKey, type GraphCache } from '../onnx/cache.js';
 import { FuyuTokenizer } from '../text/fuyu-tokenizer.js';
@@ -20,9 +21,10 @@ export const GENERATION_CONFIG_FILE = 'generation_config.json';
 
 /**
  * Bumped when Fuyu's graphs change their inputs or outputs, so graphs cached on disk by an earlier
- * version are rebuilt (2: the compact prefill graph takes `past.*` and serves decoding too).
+ * version are rebuilt (2: the compact prefill graph takes `past.*` and serves decoding too; 3: `present.*`
+ * are the step's new rows only).
  */
-const FUYU_GRAPH_VERSION = 2;
+const FUYU_GRAPH_VERSION = 3;
 
 /** Models up to this many parameters return every intermediate by default (`full` graphs). */
 const FULL_DETAIL_MAX_PARAMETERS = 1e9;
@@ -61,9 +63,11 @@ export function estimateFuyuMemory(model: Fuyu, weights: WeightPrecision, tokens
   let weightBytes = 4 * model.parameterCount;
   if (weights !== 'fp32') {
     const spec = quantSpecFor(weights);
+    // As ORT holds them (see QUANT_BLOCK_SIZE): packed codes, a float32 scale and block sum per
+    // block, and the cache file's scales and zero points, mapped.
     const quantizedBytes = (n: number, k: number): number => {
       const s = quantizedShape(n, k, spec);
-      return n * s.blocks * (s.blobSize + 4) + (spec.symmetric ? 0 : n * s.zeroPointBytesPerRow);
+      return n * s.blocks * (s.blobSize + 12) + (spec.symmetric ? 0 : n * s.zeroPointBytesPerRow);
     };
     const small = model.patchLength * D + D + 2 * D + L * (3 * D + D + F + D + 4 * D + 4 * model.headDim);
     weightBytes = quantizedBytes(V, D) + L * (quantizedBytes(3 * D, D) + quantizedBytes(D, D) + quantizedBytes(F, D) + quantizedBytes(D, F)) + 4 * small;
@@ -295,7 +299,8 @@ export class FuyuRunner {
     return this.prefill(prompt, prompt.layout.inputIds, options.fetches, options.signal);
   }
 
-  private async prefill(prompt: FuyuPrompt, ids: readonly number[], fetches: readonly string[] | undefined, signal?: AbortSignal): Promise<Record<string, TensorData>> {
+  /** The prompt's pass; with `cache`, its keys and values are appended to that row state (and the compact graph's past comes from it). */
+  private async prefill(prompt: FuyuPrompt, ids: readonly number[], fetches: readonly string[] | undefined, signal?: AbortSignal, cache?: RowStateUse): Promise<Record<string, TensorData>> {
     const all = this.model.outputNames('prefill', this.detail);
     const wanted = fetches ? [...fetches] : all;
     for (const name of wanted) check(all.includes(name), `unknown output "${name}"; this Fuyu graph has ${all.slice(0, 8).join(', ')}, ….`);
@@ -303,13 +308,13 @@ export class FuyuRunner {
     const { layout, imagePatches } = prompt;
     const feeds: Record<string, TensorData> = {
       ...(await this.tokenEmbeddings(ids)),
-      ...(this.detail === 'compact' ? this.emptyCache() : {}),
+      ...(this.detail === 'compact' && !cache ? this.emptyCache() : {}),
       [FUYU_IO.inputIds]: int64(ids),
       [FUYU_IO.imagePatches]: { type: 'float32', dims: [layout.patchPositions.length, this.model.patchLength], data: imagePatches },
       [FUYU_IO.imagePositions]: int64(layout.patchPositions),
       [FUYU_IO.textStart]: int64([layout.textStart]),
     };
-    return this.engine.run(key, feeds, wanted, signal);
+    return this.engine.run(key, feeds, wanted, signal, { state: cache });
   }
 
   /** `past.*` of no positions, [0, D]: the compact graph's prefill starts from an empty cache. */
@@ -339,19 +344,35 @@ export class FuyuRunner {
     check(promptLength + maxNewTokens <= limit,
       `the image and prompt take ${promptLength} tokens and ${maxNewTokens} more are to be generated, more than the model's context of ${limit} positions.`,
       undefined, 'Use a shorter prompt, a smaller image, or fewer new tokens.');
+    const prefillFetches = [...new Set([FUYU_IO.nextTokenLogits, ...(options.prefillFetches ?? [])])];
+    const cache = useCache ? await this.createCache(promptLength + maxNewTokens) : undefined;
+    try {
+      return await this.generateWith(prompt, options, prefillFetches, cache?.key);
+    } finally {
+      await cache?.dispose();
+    }
+  }
+
+  /**
+   * Room in the engine's worker for `rows` positions of every layer's keys and values, float32
+   * [rows, D] each (Fuyu-8B, 400 positions: 0.47 GB), allocated once.
+   */
+  private createCache(rows: number): Promise<{ key: string; dispose(): Promise<void> }> {
+    const slots = Array.from({ length: this.model.config.num_hidden_layers }, (_, i) => [
+      { input: FUYU_IO.pastKey(i), output: FUYU_IO.presentKey(i) },
+      { input: FUYU_IO.pastValue(i), output: FUYU_IO.presentValue(i) },
+    ]).flat();
+    return this.engine.createState(`fuyu-kv-cache-${++cacheCount}`, { slots, width: this.model.config.hidden_size, capacity: rows, type: 'float32' });
+  }
+
+  private async generateWith(prompt: FuyuPrompt, options: GenerateOptions, prefillFetches: string[], cacheKey: string | undefined): Promise<FuyuGeneration> {
+    const { maxNewTokens, signal } = options;
+    const useCache = cacheKey !== undefined;
     const L = this.model.config.num_hidden_layers;
-    const cacheNames = Array.from({ length: L }, (_, i) => [FUYU_IO.presentKey(i), FUYU_IO.presentValue(i)]).flat();
     const attentionNames = Array.from({ length: L }, (_, i) => [FUYU_IO.imageAttentions(i), FUYU_IO.imageAttentionsMean(i)]).flat();
     const extra = options.prefillFetches ?? [];
-    const prefillFetches = [...new Set([FUYU_IO.nextTokenLogits, ...(useCache ? cacheNames : []), ...extra])];
-
-    const prefill = await this.prefill(prompt, prompt.layout.inputIds, prefillFetches, signal);
+    const prefill = await this.prefill(prompt, prompt.layout.inputIds, prefillFetches, signal, cacheKey ? { key: cacheKey, rows: prompt.layout.inputIds.length } : undefined);
     let logits = prefill[FUYU_IO.nextTokenLogits]!.data as Float32Array;
-    let past: Record<string, TensorData> = {};
-    for (let i = 0; i < L && useCache; i++) {
-      past[FUYU_IO.pastKey(i)] = prefill[FUYU_IO.presentKey(i)]!;
-      past[FUYU_IO.pastValue(i)] = prefill[FUYU_IO.presentValue(i)]!;
-    }
     const returned: Record<string, TensorData> = {};
     for (const name of extra) returned[name] = prefill[name]!;
 
@@ -389,18 +410,17 @@ export class FuyuRunner {
       if (newTokenIds.length >= maxNewTokens) break;
       if (decodeKey) {
         const feeds: Record<string, TensorData> = {
-          ...past,
           ...decodeOnly(),
           ...(await this.tokenEmbeddings([id])),
           [FUYU_IO.inputIds]: int64([id]),
           [FUYU_IO.imagePositions]: int64(prompt.layout.patchPositions),
         };
-        // The cache buffers are given up to the worker (transferred, not copied); it returns new ones.
-        const out = await this.engine.run(decodeKey, feeds, [FUYU_IO.nextTokenLogits, ...cacheNames, ...attentionNames], signal, { transferInputs: true });
-        past = {};
+        // The worker feeds the cache so far and writes this token's keys and values after it.
+        const out = await this.engine.run(decodeKey, feeds, [FUYU_IO.nextTokenLogits, ...attentionNames], signal, {
+          transferInputs: true,
+          state: { key: cacheKey!, rows: 1 },
+        });
         for (let i = 0; i < L; i++) {
-          past[FUYU_IO.pastKey(i)] = out[FUYU_IO.presentKey(i)]!;
-          past[FUYU_IO.pastValue(i)] = out[FUYU_IO.presentValue(i)]!;
           stepAttentions[i]!.push(out[FUYU_IO.imageAttentions(i)]!.data as Float32Array);
           stepAttentionsMean[i]!.push(out[FUYU_IO.imageAttentionsMean(i)]!.data as Float32Array);
         }
@@ -421,6 +441,9 @@ export class FuyuRunner {
     };
   }
 }
+
+/** Numbers the KV caches of this process's generations (row-state keys are per engine, engines may be shared). */
+let cacheCount = 0;
 
 /** Index of the largest value; the first one on ties, as torch.argmax. */
 export function argmax(values: Float32Array): number {

@@ -10,7 +10,9 @@
  *
  * Two graphs per model: `prefill` (the whole prompt with the image, from an empty cache) and
  * `decode` (new tokens after a cache of past keys/values). Activations are token-major [T, D]
- * (batch 1); cached keys/values are token-major too, [past, D], so appending is a Concat on axis 0.
+ * (batch 1); cached keys/values are token-major too, [past, D]. A step outputs only its own rows
+ * of the cache ([T, D]); the caller keeps the cache (the engine's row state, where ORT writes the new
+ * rows in place), so the whole cache is never copied out of a run.
  *
  * The `compact` prefill graph (large models) takes the cache too and serves both steps: prefill
  * with an empty past, decoding with no image patches. Each ORT session holds its own pre-packed
@@ -370,8 +372,8 @@ export class Fuyu {
    * [0, patchLength] for each new token (`image_positions` and `text_start` stay the prompt's:
    * patches are written at image_positions − past, text rows start at max(text_start − past, 0)).
    * Outputs (see FUYU_IO): `next_token_logits` [1, V],
-   * `present.{i}.key|value` [past + T, D], `image_attentions.{i}` [H, text rows, P] and its head
-   * mean; `full` adds `logits` [T, V], `hidden_states.{i}` [T, D], `attentions.{i}` [H, T, past + T].
+   * `present.{i}.key|value` [T, D] (this step's rows of the cache, which the caller keeps),
+   * `image_attentions.{i}` [H, text rows, P] and its head mean; `full` adds `logits` [T, V], `hidden_states.{i}` [T, D], `attentions.{i}` [H, T, past + T].
    *
    * With `quantized` (the cache of `quantizationPlan()`), every linear but the patch projection is
    * a MatMulNBits over 4/8-bit blocks, all weights come from the cache file, and the graph takes
@@ -452,8 +454,8 @@ export class Fuyu {
       h = g.scoped(`layer.${i}`, () => {
         const headGroups = kind === 'prefill' && !full ? attentionHeadGroups(H) : undefined;
         const out = this.decoderLayer(g, w, h, i, { mask, rotary, past: past[i], imagePositions, textRows, full, headGroups });
-        g.output(out.presentKey, OnnxDataType.FLOAT, [keys, D]);
-        g.output(out.presentValue, OnnxDataType.FLOAT, [keys, D]);
+        g.output(out.presentKey, OnnxDataType.FLOAT, [T, D]);
+        g.output(out.presentValue, OnnxDataType.FLOAT, [T, D]);
         g.output(out.imageAttentions, OnnxDataType.FLOAT, [H, 'text_rows', 'P']);
         g.output(out.imageAttentionsMean, OnnxDataType.FLOAT, ['text_rows', 'P']);
         if (full) g.output(out.probs!, OnnxDataType.FLOAT, [H, T, keys]);
@@ -554,21 +556,22 @@ export class Fuyu {
     k = this.applyRotary(g, k, ctx.rotary);
     const mergeHeads = g.ints('merge_heads', [0, D]);
     const qFlat = g.op('Reshape', [q, mergeHeads]); // [T, D]
-    const kNew = g.op('Reshape', [k, mergeHeads], undefined, { name: ctx.past ? undefined : FUYU_IO.presentKey(i) }); // [T, D]
-    const vNew = g.op('Reshape', [part(2), mergeHeads], undefined, { name: ctx.past ? undefined : FUYU_IO.presentValue(i) }); // [T, D]
-    const presentKey = ctx.past ? g.op('Concat', [ctx.past.key, kNew], { axis: 0 }, { name: FUYU_IO.presentKey(i) }) : kNew; // [past + T, D]
-    const presentValue = ctx.past ? g.op('Concat', [ctx.past.value, vNew], { axis: 0 }, { name: FUYU_IO.presentValue(i) }) : vNew;
+    // The cache's new rows are the outputs; the whole cache lives with the caller (the engine's row state).
+    const presentKey = g.op('Reshape', [k, mergeHeads], undefined, { name: FUYU_IO.presentKey(i) }); // [T, D]
+    const presentValue = g.op('Reshape', [part(2), mergeHeads], undefined, { name: FUYU_IO.presentValue(i) }); // [T, D]
+    const keys = ctx.past ? g.op('Concat', [ctx.past.key, presentKey], { axis: 0 }) : presentKey; // [past + T, D]
+    const values = ctx.past ? g.op('Concat', [ctx.past.value, presentValue], { axis: 0 }) : presentValue;
 
     const options = { heads: H, headDim: dh };
     let context: Value;
     let probs: Value | undefined;
     let imageAttentions: Value;
     if (ctx.headGroups && ctx.textRows) {
-      const grouped = groupedAttention(g, qFlat, presentKey, presentValue, ctx.mask, ctx.textRows, ctx.imagePositions, ctx.headGroups, options);
+      const grouped = groupedAttention(g, qFlat, keys, values, ctx.mask, ctx.textRows, ctx.imagePositions, ctx.headGroups, options);
       context = grouped.context; // [T, D]
       imageAttentions = g.op('Identity', [grouped.imageAttentions], undefined, { name: FUYU_IO.imageAttentions(i) }); // [H, text rows, P]
     } else {
-      const whole = attention(g, qFlat, presentKey, presentValue, { ...options, mask: ctx.mask, probsName: ctx.full ? `attentions.${i}` : undefined }); // probs [H, T, past + T]
+      const whole = attention(g, qFlat, keys, values, { ...options, mask: ctx.mask, probsName: ctx.full ? `attentions.${i}` : undefined }); // probs [H, T, past + T]
       context = whole.context;
       probs = whole.probs;
       // Text (and generated) rows → image patches: only [H, text rows, P] ever leaves the graph.

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { CancelledError, UserError } from '../../../src/core/errors.js';
 import { InferenceEngine, type TensorData } from '../../../src/core/engine/client.js';
-import { expectedMatmulSoftmax, matmulChainModel, matmulSoftmaxModel, mixedTypesModel, SMALL_WEIGHTS } from './models.js';
+import { appendRowsModel, expectedMatmulSoftmax, matmulChainModel, matmulSoftmaxModel, mixedTypesModel, SMALL_WEIGHTS } from './models.js';
 
 const HEAVY_SIZE = 1024;
 /** 24 MatMuls of 1024³: ≈52 GFLOP, ≈200 ms on 2 threads of the CI machine. */
@@ -197,6 +197,23 @@ describe('engine: InferenceEngine', function () {
     const result = engine.run('small', { x: { type: 'float32', dims: [1, 2], data: owned } }, ['y'], undefined, { transferInputs: true });
     assert.equal(owned.byteLength, 0, 'a transferred input is detached');
     assertClose(floats((await result).y), expected);
+  });
+
+  it('keeps a row state in the worker: each run is fed the rows so far and appends its own', async function () {
+    await engine.loadSession('append', { modelBytes: appendRowsModel() });
+    const state = await engine.createState('cache', { slots: [{ input: 'past', output: 'rows' }], width: 2, capacity: 3, type: 'float32' });
+    const x = (rows: number[][]): Record<string, TensorData> => ({ x: { type: 'float32', dims: [rows.length, 2], data: Float32Array.from(rows.flat()) } });
+    const run = (rows: number[][]) => engine.run('append', x(rows), ['sum'], undefined, { state: { key: 'cache', rows: rows.length } });
+
+    const first = await run([[1, 2], [3, 4]]); // past: no rows
+    assert.deepEqual([...floats(first.sum)], [8, 12]);
+    assert.deepEqual(Object.keys(first), ['sum'], 'the state output is not returned');
+    const second = await run([[10, 20]]); // past: 2·[[1, 2], [3, 4]]
+    assert.deepEqual([...floats(second.sum)], [8 + 20, 12 + 40]);
+    await rejectsWith(run([[0, 0]]), (error) => assert.match(error.message, /holds 3 rows; it has 3 and this run would add 1/));
+
+    await state.dispose();
+    await rejectsWith(run([[0, 0]]), (error) => assert.match(error.message, /No row state "cache"/));
   });
 
   it('rejects a request whose signal is already aborted', async function () {

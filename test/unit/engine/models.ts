@@ -92,3 +92,30 @@ export function mixedTypesModel(n: number): Uint8Array {
     },
   });
 }
+
+/**
+ * A cache-shaped model: past [P, 2] and x [T, 2] → rows = 2·x [T, 2] (the step's new rows) and
+ * sum [1, 2] = column sums of Concat(past, rows), so a test sees which rows the run was fed.
+ */
+export function appendRowsModel(): Uint8Array {
+  return encodeModel({
+    opsets: { '': 17 },
+    graph: {
+      name: 'append_rows',
+      nodes: [
+        { opType: 'Add', inputs: ['x', 'x'], outputs: ['rows'] },
+        { opType: 'Concat', inputs: ['past', 'rows'], outputs: ['all'], attributes: { axis: 0 } },
+        { opType: 'ReduceSum', inputs: ['all', 'axes'], outputs: ['sum'], attributes: { keepdims: 1 } },
+      ],
+      initializers: [{ name: 'axes', dataType: OnnxDataType.INT64, dims: [1], raw: new Uint8Array(BigInt64Array.of(0n).buffer) }],
+      inputs: [
+        { name: 'past', elemType: OnnxDataType.FLOAT, dims: ['P', 2] },
+        { name: 'x', elemType: OnnxDataType.FLOAT, dims: ['T', 2] },
+      ],
+      outputs: [
+        { name: 'rows', elemType: OnnxDataType.FLOAT, dims: ['T', 2] },
+        { name: 'sum', elemType: OnnxDataType.FLOAT, dims: [1, 2] },
+      ],
+    },
+  });
+}

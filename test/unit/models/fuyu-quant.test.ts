@@ -183,7 +183,7 @@ describe('Fuyu with int8/int4 weights (fuyu-tiny)', () => {
 
   // Bounds on the prompt logits' worst deviation from fp32, as a fraction of the largest |logit|.
   // fuyu-tiny has hidden size 32 (one block per weight row) and large random weights (std 0.2)
-  // through relu², so quantisation shows: measured 1.9 % (int8, of which 1.6 % is accuracy level
+  // through relu², so quantisation shows: measured 1.8 % (int8, of which 1.6 % is accuracy level
   // 4's int8 activations, next test) and 28 % (int4: the weights' rounding, a step of range/15 per
   // block). The test above shows the graph adds nothing to it. Bounds: measured × 1.5.
   const BOUNDS: Record<'int8' | 'int4', number> = { int8: 0.03, int4: 0.42 };
@@ -212,7 +212,7 @@ describe('Fuyu with int8/int4 weights (fuyu-tiny)', () => {
       const fetches = ['logits', FUYU_IO.imageAttentionsMean(1)];
       const want = await exact.forward(prompt, { fetches });
       const got = await runner(weights).forward(prompt, { fetches });
-      // What remains is MatMulNBits' accuracy level 4: activations rounded to int8 per block of 32
+      // What remains is MatMulNBits' accuracy level 4: activations rounded to int8 per block of K
       // (≤ 0.4 % of each block's largest value) before every product; measured 1.6 % of the largest
       // logit for both widths — a layout or zero-point mistake would be of the order of 100 %.
       for (const name of fetches) {
