@@ -13,6 +13,7 @@ import { check } from '../errors.js';
 import type { InferenceEngine, RowStateUse, TensorData } from '../engine/client.js';
 import { CONFIG_FILE, type Checkpoint } from '../io/checkpoint.js';
 import { graphKey, type GraphCache } from '../onnx/cache.js';
+import { decodeFuyuAnswer, encodeFuyuPrompt } from '../text/fuyu-locations.js';
 import { FuyuTokenizer } from '../text/fuyu-tokenizer.js';
 import { QuantizedWeights, quantSpecFor, quantizedShape, readTableRows, type QuantizeProgress, type WeightPrecision } from './quantize.js';
 import { FUYU_IO, Fuyu, attentionHeadGroups, fuyuLayout, layoutFromInputIds, missingImageTokenError, type FuyuDetail, type FuyuGraphKind, type FuyuLayout, type FuyuSpecialIds } from './fuyu.js';
@@ -135,6 +136,8 @@ export interface FuyuPrompt {
   layout: FuyuLayout;
   /** `image_patches` [patchRows·patchCols, patchLength]. */
   imagePatches: Float32Array;
+  /** Resized / original size: maps <box>/<point> coordinates between the original image and the model's. */
+  scaleFactor: number;
 }
 
 /** The patch grid of a preprocessed image (FuyuPreprocessedImage has these fields). */
@@ -142,6 +145,8 @@ export interface FuyuPatches {
   imagePatches: Float32Array;
   patchRows: number;
   patchCols: number;
+  /** `image_scale_factors` (1 when absent: the image was not resized). */
+  scaleFactor?: number;
 }
 
 export interface FuyuRunOptions {
@@ -249,16 +254,17 @@ export class FuyuRunner {
   prepare(image: FuyuPatches, prompt: string, maxNewTokens = 0): FuyuPrompt {
     const { patchRows, patchCols } = image;
     check(patchRows > 0 && patchCols > 0, 'the image is smaller than one patch; Fuyu needs at least one whole patch.');
-    const layout = fuyuLayout(patchRows, patchCols, this.loaded.tokenizer.encode(prompt), this.loaded.special);
-    return this.checked(layout, image.imagePatches, maxNewTokens);
+    const scaleFactor = image.scaleFactor ?? 1;
+    const layout = fuyuLayout(patchRows, patchCols, encodeFuyuPrompt(this.loaded.tokenizer, prompt, scaleFactor), this.loaded.special);
+    return this.checked(layout, image.imagePatches, maxNewTokens, scaleFactor);
   }
 
   /** A prompt from processor outputs (`input_ids` [S], `image_patches` [P·patchLength]), e.g. read from a file. */
   fromProcessorOutputs(inputIds: readonly number[], imagePatches: Float32Array, maxNewTokens = 0, file?: string): FuyuPrompt {
-    return this.checked(layoutFromInputIds(inputIds, this.loaded.special, file), imagePatches, maxNewTokens, file);
+    return this.checked(layoutFromInputIds(inputIds, this.loaded.special, file), imagePatches, maxNewTokens, 1, file);
   }
 
-  private checked(layout: FuyuLayout, imagePatches: Float32Array, maxNewTokens: number, file?: string): FuyuPrompt {
+  private checked(layout: FuyuLayout, imagePatches: Float32Array, maxNewTokens: number, scaleFactor: number, file?: string): FuyuPrompt {
     const patches = layout.patchPositions.length;
     const length = this.model.patchLength;
     check(imagePatches.length === patches * length,
@@ -267,7 +273,7 @@ export class FuyuRunner {
     check(layout.inputIds.length + maxNewTokens <= limit,
       `the image and prompt take ${layout.inputIds.length} tokens${maxNewTokens > 0 ? ` and ${maxNewTokens} more are to be generated` : ''}, more than the model's context of ${limit} positions.`,
       undefined, 'Use a shorter prompt, a smaller image, or fewer new tokens.');
-    return { layout, imagePatches };
+    return { layout, imagePatches, scaleFactor };
   }
 
   /**
@@ -353,6 +359,11 @@ export class FuyuRunner {
     }
   }
 
+  /** Generated ids as text, boxes and points in the original image's pixels. */
+  answerText(prompt: FuyuPrompt, ids: readonly number[]): string {
+    return decodeFuyuAnswer(this.loaded.tokenizer, ids, prompt.scaleFactor, { skipSpecialTokens: true });
+  }
+
   /**
    * Room in the engine's worker for `rows` positions of every layer's keys and values, float32
    * [rows, D] each (Fuyu-8B, 400 positions: 0.47 GB), allocated once.
@@ -400,7 +411,7 @@ export class FuyuRunner {
       // A trailing run of byte tokens may still become a multi-byte character: stream text only up
       // to it (a prefix of every later decoding), and everything once generation ends.
       const stable = last ? newTokenIds : this.loaded.tokenizer.withoutTrailingBytes(newTokenIds);
-      const shown = this.loaded.tokenizer.decode(stable, { skipSpecialTokens: true });
+      const shown = this.answerText(prompt, stable);
       options.onToken?.({ index: step, id, text: shown, delta: shown.slice(text.length) });
       text = shown;
       if (stop.has(id)) {
@@ -432,7 +443,7 @@ export class FuyuRunner {
     }
     return {
       newTokenIds,
-      text: this.loaded.tokenizer.decode(newTokenIds, { skipSpecialTokens: true }),
+      text: this.answerText(prompt, newTokenIds),
       stepLogits,
       stopped,
       prefill: returned,

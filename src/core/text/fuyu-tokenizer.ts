@@ -145,7 +145,7 @@ export class FuyuTokenizer {
    * ByteFallback decoder, which the reference's generated_text shows); one leading space
    * stripped. Special tokens are skipped when asked, as `decode(…, skip_special_tokens=True)`.
    */
-  decode(ids: readonly number[], options: { skipSpecialTokens?: boolean } = {}): string {
+  decode(ids: readonly number[], options: { skipSpecialTokens?: boolean; /** false: keep the leading space (text continuing other text). */ stripLeadingSpace?: boolean } = {}): string {
     let text = '';
     let run: number[] = [];
     const flush = (): void => {
@@ -169,7 +169,7 @@ export class FuyuTokenizer {
       text += token.replaceAll('\u2581', ' ');
     }
     flush();
-    return text.startsWith(' ') ? text.slice(1) : text;
+    return options.stripLeadingSpace !== false && text.startsWith(' ') ? text.slice(1) : text;
   }
 
   /** `ids` without its trailing run of byte tokens (`<0xNN>`), which may be an unfinished character. */
