@@ -29,17 +29,16 @@ import type { LoadedCLIP } from '../core/models/clip-runner.js';
 import type { LoadedFuyu } from '../core/models/fuyu-runner.js';
 import type { PatchGrid } from '../core/models/vit.js';
 import { FUYU_IO } from '../core/models/fuyu.js';
-import { AttentionDistanceAccumulator } from '../core/analysis/attention-distance.js';
+import { attentionDistanceOverImages } from '../core/analysis/attention-distance.js';
 import { clsAttentionMap, clsRolloutMaps } from '../core/analysis/attention-maps.js';
 import { filterTiles, patchResponses, rankByEnergy, readPatchEmbeddingFilters, type PatchEmbeddingFilters } from '../core/analysis/patch-embedding.js';
 import { readPositionTable, resizePositionTable, type PositionTable } from '../core/analysis/position-embedding.js';
 import { DEFAULT_ROLLOUT_OPTIONS } from '../core/analysis/rollout.js';
 import { createFuyuRunner, DEFAULT_MAX_NEW_TOKENS } from './fuyu.js';
-import { clipCard, filterPcaCard, learnedFiltersCard, positionSimilarityCard } from '../shared/method-cards.js';
-import {
-  attentionDistancePlot, barsHtml, colorGrid, escapeHtml, figure, filterComponents, heatmapOverlay, imgTag, methodCardHtml, mosaic, patchGridSvg,
-  positionSimilarityMosaic, rangeOf, reportPage, upscale, type ReportSection,
-} from './report-html.js';
+import { attentionDistanceCard, clipCard, clipMatrixCard, filterPcaCard, fuyuAttentionCard, fuyuSequenceCard, learnedFiltersCard, positionSimilarityCard } from '../shared/method-cards.js';
+import { attentionDistancePlot, colorGrid, filterComponents, heatmapOverlay, mosaic, positionSimilarityMosaic, upscale } from '../core/analysis/figures.js';
+import { valueRange } from '../shared/colormap.js';
+import { barsHtml, escapeHtml, figure, imgTag, matrixHtml, methodCardHtml, patchGridSvg, reportPage, type ReportSection } from './report-html.js';
 import { modelDisplayName } from '../core/io/hub-layout.js';
 
 export const REPORT_USAGE = `  vision-inspector report --model <model> --image <image> [--image <more images>]... --out <report.html>
@@ -111,7 +110,7 @@ export async function report(argv: string[], context: ReportContext): Promise<vo
     try {
       sections = loaded.kind === 'fuyu'
         ? await fuyuSections(runner, loaded, images[0]!, { ...values, quantizedDir: context.quantizedDir }, controller.signal)
-        : await visionSections(runner, loaded, images, { texts: values.text ?? [], template }, controller.signal);
+        : await visionSections(runner, loaded, images, files.map((f) => path.basename(f)), { texts: values.text ?? [], template }, controller.signal);
     } finally {
       process.off('SIGINT', onSigint);
     }
@@ -207,7 +206,7 @@ async function runVision(runner: ModelRunner, loaded: LoadedModel, pixelValues: 
   return { grid: run.grid, heads: clip.model.config.vision_config.num_attention_heads, attentions: fetches.map((n) => run.tensors[n]!.data as Float32Array) };
 }
 
-async function visionSections(runner: ModelRunner, loaded: LoadedModel, images: DecodedImage[], args: { texts: string[]; template?: string }, signal: AbortSignal): Promise<ReportSection[]> {
+async function visionSections(runner: ModelRunner, loaded: LoadedModel, images: DecodedImage[], names: string[], args: { texts: string[]; template?: string }, signal: AbortSignal): Promise<ReportSection[]> {
   const input = visionInput(loaded, images[0]!);
   const run = await runVision(runner, loaded, input.pixelValues, signal);
   const { grid } = run;
@@ -223,6 +222,10 @@ async function visionSections(runner: ModelRunner, loaded: LoadedModel, images: 
   });
 
   sections.push(loaded.kind === 'vit' ? await vitLabels(runner, loaded, input, signal) : await clipViews(runner, loaded as LoadedCLIP, input, grid, shown, scale, args, signal));
+  const clip = loaded.kind === 'clip' ? loaded : undefined;
+  if (clip?.model.hasText && args.texts.length > 0 && (images.length > 1 || args.texts.length > 1)) {
+    sections.push(await clipMatrixSection(runner, clip, images.map((image, i) => (i === 0 ? input : visionInput(loaded, image))), names, args, signal));
+  }
   sections.push(await attentionSection(run, input, shown, scale));
 
   const filters = await readPatchEmbeddingFilters(loaded);
@@ -257,7 +260,7 @@ async function clipViews(runner: ModelRunner, loaded: LoadedCLIP, input: VisionI
   const scores = await clip.zeroShot(input.pixelValues, args.texts, { templates, signal });
   const maps = await clip.heatmaps(input.pixelValues, args.texts, { templates, signal });
   const figures = await Promise.all(maps.maps.map(async (m) => {
-    const r = rangeOf(m.similarity);
+    const r = valueRange(m.similarity);
     return figure(await imgTag(heatmapOverlay(shown, m.similarity, grid.rows, grid.cols, grid.patchSize * scale, r), `heatmap: ${m.text}`),
       `“${escapeHtml(m.text)}”: cos ${r.min.toFixed(3)} … ${r.max.toFixed(3)}`);
   }));
@@ -266,6 +269,22 @@ async function clipViews(runner: ModelRunner, loaded: LoadedCLIP, input: VisionI
     title: 'CLIP zero-shot and heatmaps',
     body: barsHtml(scores.map((s) => ({ label: s.label, value: s.probability, note: `logit ${s.logit.toFixed(3)}` }))) + figures.join(''),
     method,
+  };
+}
+
+/** Every --image against every --text: 100·cos per cell, logits and row-softmax probabilities beside (as the CLIP tab). */
+async function clipMatrixSection(runner: ModelRunner, loaded: LoadedCLIP, inputs: VisionInput[], names: string[], args: { texts: string[]; template?: string }, signal: AbortSignal): Promise<ReportSection> {
+  const template = args.template ?? '{}';
+  const m = await runner.clip(loaded).similarityMatrix(inputs.map((i) => i.pixelValues), args.texts, { templates: [template], signal });
+  const rowHeads = await Promise.all(inputs.map(async (input, i) => `${await imgTag(input.display, names[i]!, 48 / Math.max(input.width, input.height))}<br>${escapeHtml(names[i]!)}`));
+  const colHeads = args.texts.map(escapeHtml);
+  const hundredCos = m.cosine.map((c) => 100 * c);
+  return {
+    id: 'clip-matrix',
+    title: 'CLIP image–text similarity',
+    body: `<h3>100 · cosine</h3>${matrixHtml(rowHeads, colHeads, hundredCos, (v) => v.toFixed(1))}` +
+      `<h3>Probabilities per image (softmax of logits_per_image over the texts)</h3>${matrixHtml(rowHeads, colHeads, m.probabilities, (v, k) => `${(100 * v).toFixed(1)} %<br><small>logit ${m.logits[k]!.toFixed(2)}</small>`)}`,
+    method: methodCardHtml(clipMatrixCard(template, m.scale)),
   };
 }
 
@@ -293,7 +312,7 @@ async function filterSection(filters: PatchEmbeddingFilters, input: VisionInput,
   const p = filters.patchSize * scale;
   const maps = await Promise.all(ranked.slice(0, RESPONSE_MAPS).map(async (r) => {
     const map = responses.maps.subarray(r.channel * cells, (r.channel + 1) * cells);
-    const range = rangeOf(map);
+    const range = valueRange(map);
     const tile = upscale(tiles[r.channel]!, Math.max(1, Math.round(shown.height / filters.patchSize / 2)));
     return figure(`${await imgTag(tile, `filter ${r.channel}`)} ${await imgTag(heatmapOverlay(shown, map, responses.rows, responses.cols, p, range, 0.85), `response of filter ${r.channel}`)}`,
       `channel ${r.channel}: energy ${r.energy.toPrecision(3)}, response ${range.min.toFixed(2)} … ${range.max.toFixed(2)}`);
@@ -335,19 +354,13 @@ async function positionSection(table: PositionTable & { prefixTokens: number }, 
 
 async function distanceSection(runner: ModelRunner, loaded: LoadedModel, images: DecodedImage[], first: VisionRun, signal: AbortSignal): Promise<ReportSection> {
   const layers = first.attentions.length;
-  const acc = new AttentionDistanceAccumulator(layers, first.heads);
-  let maxDistance = 0;
-  for (let i = 0; i < images.length; i++) {
-    const run = i === 0 ? first : await runVision(runner, loaded, visionInput(loaded, images[i]!).pixelValues, signal);
-    run.attentions.forEach((a, l) => acc.add(l, a, run.grid));
-    maxDistance = Math.max(maxDistance, run.grid.patchSize * Math.hypot(run.grid.rows - 1, run.grid.cols - 1));
-  }
-  const summary = acc.summary();
+  const summary = await attentionDistanceOverImages(images.length, layers, first.heads,
+    async (i) => (i === 0 ? first : runVision(runner, loaded, visionInput(loaded, images[i]!).pixelValues, signal)), { signal });
   return {
     id: 'distance',
     title: 'Mean attention distance (ViT paper, Fig. 7 right)',
-    body: figure(attentionDistancePlot(summary.distance, layers, first.heads, 0), `${summary.images} image(s); dots: heads, line: mean over heads. Largest possible distance here: ${maxDistance.toFixed(0)} px`),
-    method: `<span class="formula">d̄(ℓ, h) = mean_images mean_q Σ_k a(q,k)·‖c_q − c_k‖ / Σ_k a(q,k)</span><p>q, k over patches only: [CLS] (and DeiT's distillation token) excluded as queries and as keys, as in common reimplementations (keras-io), with each query's patch attention renormalised to sum 1. Distances between patch centres in model-input pixels (patch distance × patch size ${first.grid.patchSize}).</p>`,
+    body: figure(attentionDistancePlot(summary.distance, layers, first.heads, 0), `${summary.images} image(s); dots: heads, line: mean over heads. Largest possible distance here: ${summary.maxDistance.toFixed(0)} px`),
+    method: methodCardHtml(attentionDistanceCard(first.grid.patchSize, summary.images)),
   };
 }
 
@@ -383,13 +396,14 @@ async function fuyuSections(runner: ModelRunner, loaded: LoadedFuyu, image: Deco
   const promptIds = layout.inputIds.slice(layout.textStart);
   const textTokens = promptIds.map((id) => tokens.idToToken(id) ?? `<${id}>`);
 
+  const card = { weights: fuyu.weights, maxNewTokens, patchRows: rows, patchCols: cols };
   const sections: ReportSection[] = [{
     id: 'answer',
     title: 'Fuyu: answer and token layout',
     body: `<p><b>Prompt:</b> ${escapeHtml(promptText)}</p><p><b>Answer:</b> ${escapeHtml(generation.text)} <small class="note">(${generation.newTokenIds.length} tokens, stopped by ${generation.stopped})</small></p>` +
       figure(await patchGridSvg(display, rows, cols, p, scale), `${display.width}×${display.height} model input, ${rows}×${cols} patches of ${p} px`) +
       figure(tokenLayoutSvg(rows, cols, textTokens), `the sequence as the model sees it: ${rows}×${cols} image tokens, ${rows} image-newline tokens, then ${textTokens.length} text tokens (${layout.inputIds.length} in all)`),
-    method: `<p>FuyuProcessor's sequence: each row of image-patch tokens (|SPEAKER| placeholders replaced by the linear projection of the patch) ends with an image-newline token (|NEWLINE|); then &lt;s&gt;, the prompt tokens and &lt;0x04&gt; (beginning of answer). Greedy decoding, at most ${maxNewTokens} new tokens, weights ${fuyu.weights}.</p>`,
+    method: methodCardHtml(fuyuSequenceCard(card)),
   }];
 
   // image_attentions_mean.{i} is [text rows, P]; its last row is the beginning-of-answer token, whose output chose the first answer token.
@@ -403,7 +417,7 @@ async function fuyuSections(runner: ModelRunner, loaded: LoadedFuyu, image: Deco
     id: 'attention',
     title: 'Attention of the answer token to the image',
     body: figures.join(''),
-    method: `<span class="formula">a_ℓ(p) = (1/H) Σ_h A_ℓ[h, t, p]</span><p>t: the beginning-of-answer token (the last prompt position, whose output chose the first answer token); p over the image patches; mean over heads, per layer, coloured min…max per map.</p>`,
+    method: methodCardHtml(fuyuAttentionCard(card)),
   });
   const filters = await readPatchEmbeddingFilters(loaded);
   const tiles = filterTiles(filters, 'minmax').slice(0, MAX_FILTER_TILES).map((t) => upscale(t, Math.max(1, Math.round(32 / filters.patchSize))));

@@ -11,6 +11,8 @@ import { resolveImage } from './image-target';
 import { InspectionService } from './inspection-service';
 import { CUSTOM_EDITOR_VIEW_TYPE, INSPECTOR_VIEW_TYPE, InspectorManager, type InspectorPanelState } from './inspector';
 import { ModelSelection } from './model-selection';
+import type { ChooseImagesArgs } from './image-sets';
+import { IMAGE_SET_PURPOSES, isImageSetPurpose } from '../shared/protocol';
 import { affectsEngine } from './settings';
 import { ModelStatusBar } from './status-bar';
 
@@ -39,6 +41,17 @@ export function activate(context: vscode.ExtensionContext): void {
       }
     }),
     vscode.commands.registerCommand('visionInspector.showLog', () => log.show()),
+    // The inspector's "Compare with images…" and "Average over images…" buttons; with `paths` it skips the picker.
+    vscode.commands.registerCommand('visionInspector.chooseImages', async (args?: ChooseImagesArgs) => {
+      const purpose = args?.purpose;
+      if (!isImageSetPurpose(purpose)) throw new Error(`visionInspector.chooseImages needs { purpose: ${IMAGE_SET_PURPOSES.join(' | ')}, paths? }`);
+      const view = inspectors.active;
+      if (!view) {
+        void vscode.window.showWarningMessage('Vision Inspector: open an inspector first.');
+        return;
+      }
+      await view.chooseImages(purpose, Array.isArray(args?.paths) ? args.paths : undefined);
+    }),
     vscode.window.registerWebviewViewProvider(EXPLORER_VIEW_ID, explorer),
     vscode.window.registerCustomEditorProvider(CUSTOM_EDITOR_VIEW_TYPE, new InspectorEditorProvider(inspectors), {
       // Each editor is an independent inspector (they share only the result cache), so split views just work.

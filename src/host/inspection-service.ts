@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import * as vscode from 'vscode';
-import { AttentionDistanceAccumulator } from '../core/analysis/attention-distance';
+import { AttentionDistanceAccumulator, attentionDistanceOverImages, maxPatchDistance } from '../core/analysis/attention-distance';
 import { filterTiles, patchResponses, rankByEnergy, readPatchEmbeddingFilters } from '../core/analysis/patch-embedding';
 import { readPositionTable, resizePositionTable, type PositionTable } from '../core/analysis/position-embedding';
 import { rolloutFactor } from '../core/analysis/rollout';
@@ -20,20 +20,24 @@ import { CancelledError, UserError } from '../core/errors';
 import { decodeImageBuffer } from '../core/image/decode';
 import { preprocess, preprocessFuyu, type FuyuPreprocessedImage } from '../core/image/preprocess';
 import { ModelRunner, openModel, topK, type LoadedCLIP, type LoadedFuyu, type LoadedViT } from '../core/models/runner';
+import type { TextAttention } from '../core/models/clip-runner';
+import type { SimilarityMatrix } from '../core/models/clip-heatmap';
+import type { PatchGrid } from '../core/models/vit';
 import { FuyuRunner, defaultWeightPrecision, estimateFuyuMemory } from '../core/models/fuyu-runner';
 import { FUYU_IO } from '../core/models/fuyu';
 import { WEIGHT_PRECISIONS } from '../core/models/quantize';
 import { formatBytes } from '../core/io/hub-download';
 import type { RgbImage } from '../core/image/types';
 import { GraphCache } from '../core/onnx/cache';
-import { searchTargets } from '../core/search/answer';
+import { searchForQuestion } from '../core/search/answer';
+import { FuyuAnswerer } from '../core/search/fuyu-answerer';
 import { CLIPSearchModel } from '../core/search/clip-search-model';
 import type { SearchStep } from '../core/search/vstar';
 // The report's figure helpers, so the tab and `vision-inspector report` draw the same pictures.
-import { attentionDistancePlot, filterComponents, mosaic, positionSimilarityMosaic, type FilterComponents } from '../cli/report-html';
+import { attentionDistancePlot, filterComponents, mosaic, positionSimilarityMosaic, type FilterComponents } from '../core/analysis/figures';
 import { modelDisplayName } from '../core/io/hub-layout';
-import { toReplay } from './search-replay';
-import type { AttentionDistanceFigure, FuyuInspection, FuyuTextToken, FuyuWeights, LabelScore, ModelInfo, PaperFigures, PatchFilterSet, RgbFigure, RolloutSettings, SearchReplay, Timings, ZeroShotScore } from '../shared/protocol';
+import { toReplay, toSearchAnswer } from './search-replay';
+import type { AttentionDistanceFigure, FuyuInspection, FuyuTextToken, FuyuWeights, LabelScore, ModelInfo, PaperFigures, PatchFilterSet, RgbFigure, RolloutSettings, SearchAnswer, SearchReplay, Timings, ZeroShotScore } from '../shared/protocol';
 import type { InputPlacement, TokenGrid } from '../shared/patch-geometry';
 import { engineSettings } from './settings';
 
@@ -130,6 +134,13 @@ const FUYU_ESTIMATE_TEXT_TOKENS = 64;
 export interface SearchOptions {
   signal?: AbortSignal;
   onStep?(target: string, steps: number, step: SearchStep): void;
+  /** A question: the answering model (if any) may propose the targets (`askTargets`) and answers it. */
+  question?: string;
+  askTargets?: boolean;
+  /** A Fuyu model folder to answer with (ModelSelection.answeringModel). */
+  answerModelPath?: string;
+  /** Before each request to the answering model. */
+  onAnswerPhase?(message: string): void;
 }
 
 export type Phase = 'loading-model' | 'preprocessing' | 'running';
@@ -432,6 +443,48 @@ export class InspectionService implements vscode.Disposable {
   }
 
   /**
+   * CLIP's image × text matrix: the result's image, then each of `paths` (decoded and preprocessed
+   * as the inspection was), against `labels` put into `template`.
+   */
+  async clipMatrix(result: InspectionResult, paths: readonly string[], labels: readonly string[], template: string, signal?: AbortSignal): Promise<SimilarityMatrix> {
+    const { clip, pixels } = await this.clipOf(result);
+    const images = [pixels];
+    for (const file of paths) images.push(await this.modelInput(clip.loaded, file, signal));
+    return clip.similarityMatrix(images, labels, { templates: [template], signal });
+  }
+
+  /** The CLIP text tower's attention on `text` put into `template`. */
+  async textAttention(result: InspectionResult, text: string, template: string): Promise<TextAttention> {
+    const { clip } = await this.clipOf(result);
+    return clip.textAttention(text, template);
+  }
+
+  /**
+   * Mean attention distance averaged over the images of `paths` (the result's own attention when
+   * it is among them), one image in the worker at a time, drawn as the single-image plot is.
+   */
+  async distanceOverImages(result: InspectionResult, paths: readonly string[], options: { signal?: AbortSignal; onImage?(done: number, total: number): void } = {}): Promise<AttentionDistanceFigure> {
+    const loaded = await openModel(result.modelPath);
+    if (loaded.kind === 'fuyu') throw new UserError('mean attention distance needs a ViT or CLIP model.', result.modelPath);
+    const { layers, heads } = result.model;
+    const summary = await attentionDistanceOverImages(paths.length, layers, heads, async (i) => {
+      if (paths[i] === result.imagePath) return { grid: patchGridOf(result.grid), attentions: result.attentions };
+      await e2eDelay(paths[i]!, options.signal);
+      const pixels = await this.modelInput(loaded, paths[i]!, options.signal);
+      return loaded.kind === 'vit' ? this.runViT(loaded, pixels, options.signal) : this.runCLIPVision(loaded, pixels, options.signal);
+    }, options);
+    return distanceFigure(summary.distance, layers, heads, summary.images, result.grid.patchSize, summary.maxDistance);
+  }
+
+  /** `imagePath` as the model's input, float32 [1, 3, H, W], preprocessed as inspect() does. */
+  private async modelInput(loaded: LoadedViT | LoadedCLIP, imagePath: string, signal?: AbortSignal): Promise<TensorData> {
+    const image = await decodeImageBuffer(await readImageFile(imagePath), imagePath);
+    if (signal?.aborted) throw new CancelledError();
+    const processed = preprocess(image, loaded.checkpoint.preprocessorConfig ?? {}, { kind: loaded.kind, file: path.join(loaded.checkpoint.dir, 'preprocessor_config.json') });
+    return { type: 'float32', dims: processed.shape, data: processed.pixelValues };
+  }
+
+  /**
    * ViT paper Fig. 7 for the result's model, drawn by the report's figure helpers: the position
    * similarities on a rows×cols grid (the trained table resized as the model would) and the
    * filters' first principal components. The table and PCA are computed once per result.
@@ -486,21 +539,32 @@ export class InspectionService implements vscode.Disposable {
 
   /**
    * V* search (vstar.ts) with CLIP as the search model, on the full-resolution image, for each
-   * target in turn; the other targets compete as negatives, as in the CLI.
+   * target in turn; the other targets compete as negatives, as in the CLI. With a question and a
+   * Fuyu model, Fuyu proposes the targets (else `targets` are used) and answers on the found crops.
    */
-  async search(result: InspectionResult, targets: readonly string[], options: SearchOptions = {}): Promise<{ searches: SearchReplay[]; stats: { runs: number; crops: number } }> {
+  async search(result: InspectionResult, targets: readonly string[], options: SearchOptions = {}): Promise<{ searches: SearchReplay[]; stats: { runs: number; crops: number }; answer: SearchAnswer | null }> {
     const { clip } = await this.clipOf(result);
     const image = await decodeImageBuffer(await readImageFile(result.imagePath), result.imagePath);
-    const model = new CLIPSearchModel(clip, image, { otherTargets: targets });
+    const question = options.question?.trim() ?? '';
+    let answerer: FuyuAnswerer | undefined;
+    if (question && options.answerModelPath) {
+      const loaded = await openModel(options.answerModelPath);
+      if (loaded.kind !== 'fuyu') throw new UserError(`is a ${loaded.kind} model; V* answers need a Fuyu model.`, options.answerModelPath, 'Pick a Fuyu model with "Vision Inspector: Select Model…".');
+      answerer = new FuyuAnswerer(this.fuyuRunner(loaded, defaultWeightPrecision(loaded.model)));
+    }
+    let model: CLIPSearchModel | undefined;
     const counts = new Map<string, number>();
-    const results = await searchTargets(model, image, targets, {
+    const done = await searchForQuestion(question, image, targets, (list) => (model = new CLIPSearchModel(clip, image, { otherTargets: list })), answerer, {
+      askTargets: options.askTargets,
       signal: options.signal,
+      onPhase: (_phase, message) => options.onAnswerPhase?.(message),
       onStep: (target, step) => {
         counts.set(target, (counts.get(target) ?? 0) + 1);
         options.onStep?.(target, counts.get(target)!, step);
       },
     });
-    return { searches: results.map(toReplay), stats: { runs: model.stats.runs, crops: model.stats.crops } };
+    const stats = { runs: model!.stats.runs, crops: model!.stats.crops };
+    return { searches: done.results.map(toReplay), stats, answer: question ? toSearchAnswer(done, answerer?.name ?? null) : null };
   }
 
   /** A copy of one layer's [heads, tokens, tokens] (the cached result keeps the original). */
@@ -603,16 +667,22 @@ function float32Output(tensors: Record<string, TensorData>, name: string): Float
   return t.data as Float32Array;
 }
 
+/** The protocol's token grid as the core's patch grid. */
+function patchGridOf(grid: TokenGrid): PatchGrid {
+  return { width: grid.inputWidth, height: grid.inputHeight, patchSize: grid.patchSize, rows: grid.rows, cols: grid.cols, prefixTokens: grid.prefixTokens, tokens: grid.tokens };
+}
+
 /** Mean attention distance of the result's image, plotted as the report plots it. */
 function attentionDistanceFigure(result: InspectionResult): AttentionDistanceFigure {
   const { grid, attentions } = result;
   const heads = result.model.heads;
   const accumulator = new AttentionDistanceAccumulator(attentions.length, heads);
-  const patchGrid = { width: grid.inputWidth, height: grid.inputHeight, patchSize: grid.patchSize, rows: grid.rows, cols: grid.cols, prefixTokens: grid.prefixTokens, tokens: grid.tokens };
-  attentions.forEach((a, l) => accumulator.add(l, a, patchGrid));
-  const { distance } = accumulator.summary();
-  const maxDistance = grid.patchSize * Math.hypot(grid.rows - 1, grid.cols - 1);
-  return { svg: attentionDistancePlot(distance, attentions.length, heads, 0), layers: attentions.length, heads, values: Array.from(distance), patchSize: grid.patchSize, maxDistance };
+  attentions.forEach((a, l) => accumulator.add(l, a, patchGridOf(grid)));
+  return distanceFigure(accumulator.summary().distance, attentions.length, heads, 1, grid.patchSize, maxPatchDistance(grid));
+}
+
+function distanceFigure(distance: Float64Array, layers: number, heads: number, images: number, patchSize: number, maxDistance: number): AttentionDistanceFigure {
+  return { images, svg: attentionDistancePlot(distance, layers, heads, 0), layers, heads, values: Array.from(distance), patchSize, maxDistance };
 }
 
 function resultBytes(r: InspectionResult): number {
@@ -652,9 +722,10 @@ async function displayImage(imagePath: string, bytes: Uint8Array): Promise<{ byt
 }
 
 /**
- * Test hook for the end-to-end test of Cancel: with VISION_INSPECTOR_E2E_DELAY_MS set in the
- * extension host's environment, images named `slow-*` wait that long before inference, so the
- * test can press Cancel while the run is in progress. Unset, it does nothing.
+ * Test hook for the end-to-end tests of Cancel: with VISION_INSPECTOR_E2E_DELAY_MS set in the
+ * extension host's environment, images named `slow-*` wait that long before inference (an
+ * inspection, or one image of a mean-attention-distance run), so the test can press Cancel while
+ * the run is in progress. Unset, it does nothing.
  */
 async function e2eDelay(imagePath: string, signal: AbortSignal | undefined): Promise<void> {
   const ms = Number(process.env.VISION_INSPECTOR_E2E_DELAY_MS);

@@ -8,18 +8,23 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { CancelledError, UserError } from '../core/errors';
 import {
+  MAX_MATRIX_IMAGES,
   parseInspectorToHost,
   type ErrorAction,
+  type ImageSetPurpose,
   type HostToInspectorMessage,
   type InspectorToHostMessage,
   type Selection,
 } from '../shared/protocol';
+import { buildImageSet, pickImageUris, type ChooseImagesArgs, type ImageSet } from './image-sets';
 import type { FuyuResult, InspectionResult, InspectionService } from './inspection-service';
 import { NoModelError, type ModelSelection } from './model-selection';
 import { webviewHtml, webviewOptions } from './webview-html';
 
 /** Webview requests that ask about one cached inspection result and get one reply. */
-type ResultRequest = Extract<InspectorToHostMessage, { type: 'requestLayerAttention' | 'requestTokenRows' | 'requestRollout' | 'requestZeroShot' | 'requestTextHeatmap' | 'requestPatchFilters' | 'requestPaperFigures' }>;
+type ResultRequest = Extract<InspectorToHostMessage, { type: 'requestLayerAttention' | 'requestTokenRows' | 'requestRollout' | 'requestZeroShot' | 'requestTextHeatmap' | 'requestPatchFilters' | 'requestPaperFigures' | 'requestClipMatrix' | 'requestTextAttention' }>;
+/** Image sets a view keeps (the newest per purpose is what its tab shows; older ids may still be asked for). */
+const IMAGE_SETS_KEPT = 4;
 
 export const INSPECTOR_VIEW_TYPE = 'visionInspector.inspector';
 export const CUSTOM_EDITOR_VIEW_TYPE = 'visionInspector.imageEditor';
@@ -55,6 +60,11 @@ export class InspectorView implements vscode.Disposable {
   private searching: { id: number; controller: AbortController } | undefined;
   /** The Fuyu generation in progress, by the webview's generationId. */
   private generating: { id: number; controller: AbortController } | undefined;
+  /** Chosen image sets by id (paths stay here; the webview knows names and thumbnails). */
+  private readonly imageSets = new Map<number, ImageSet>();
+  private nextSetId = 1;
+  /** The mean-attention-distance run over an image set in progress, by the webview's runId. */
+  private distanceRun: { id: number; controller: AbortController } | undefined;
   private isDisposed = false;
 
   constructor(
@@ -135,12 +145,43 @@ export class InspectorView implements vscode.Disposable {
     this.panel.reveal(undefined, false);
   }
 
+  /**
+   * Images beside the inspected one for `purpose`: `given` files or folders, else the picker's.
+   * The set goes to the webview, whose tab then asks for what it needs with the set's id.
+   */
+  async chooseImages(purpose: ImageSetPurpose, given?: ChooseImagesArgs['paths']): Promise<void> {
+    const result = this.current;
+    if (!result) {
+      void vscode.window.showWarningMessage('Vision Inspector: inspect an image with a ViT or CLIP model first.');
+      return;
+    }
+    const uris = await pickImageUris(purpose, given, this.imageUri);
+    if (!uris || uris.length === 0 || this.isDisposed) return;
+    const setId = this.nextSetId++;
+    const set = await buildImageSet(setId, purpose, uris, purpose === 'clipMatrix' ? MAX_MATRIX_IMAGES : undefined);
+    if (set.paths.length === 0) {
+      void vscode.window.showWarningMessage(`Vision Inspector: no readable images among the ${uris.length} chosen item(s).`);
+      return;
+    }
+    this.imageSets.set(setId, set);
+    for (const id of this.imageSets.keys()) if (this.imageSets.size > IMAGE_SETS_KEPT) this.imageSets.delete(id);
+    this.deps.log.info(`${result.imageName}: ${set.paths.length} image(s) chosen for ${purpose}${set.info.skipped ? ` (${set.info.skipped} skipped)` : ''}`);
+    await this.post({ type: 'imageSet', resultId: result.id, set: set.info });
+  }
+
+  private imageSet(setId: number, purpose: ImageSetPurpose): ImageSet {
+    const set = this.imageSets.get(setId);
+    if (!set || set.info.purpose !== purpose) throw new UserError('those images are no longer chosen; choose them again.');
+    return set;
+  }
+
   dispose(): void {
     if (this.isDisposed) return;
     this.isDisposed = true;
     this.running?.abort();
     this.searching?.controller.abort();
     this.generating?.controller.abort();
+    this.distanceRun?.controller.abort();
     this.disposed.fire(this);
     for (const d of this.disposables) d.dispose();
     this.panel.dispose();
@@ -232,6 +273,17 @@ export class InspectorView implements vscode.Disposable {
         const filters = await service.patchFilters(result);
         return { type: 'patchFilters', requestId, resultId, filters: { ...filters, tiles: filters.tiles.slice(0), responses: filters.responses.slice(0) } };
       }
+      case 'requestClipMatrix': {
+        const { labels, template, setId } = message;
+        const m = await service.clipMatrix(result, this.imageSet(setId, 'clipMatrix').paths, labels, template);
+        const matrix = { setId, labels, template, rows: m.images, cosine: Array.from(m.cosine), logits: Array.from(m.logits), probabilities: Array.from(m.probabilities), scale: m.scale };
+        return { type: 'clipMatrix', requestId, resultId, matrix };
+      }
+      case 'requestTextAttention': {
+        const a = await service.textAttention(result, message.text, message.template);
+        const { prompt, tokens, truncated, layers, heads, pooledAt } = a;
+        return { type: 'textAttention', requestId, resultId, attention: { text: message.text, prompt, tokens, truncated, layers, heads, pooledAt, attentions: a.attentions.buffer as ArrayBuffer } };
+      }
     }
   }
 
@@ -250,7 +302,9 @@ export class InspectorView implements vscode.Disposable {
       case 'requestZeroShot':
       case 'requestTextHeatmap':
       case 'requestPatchFilters':
-      case 'requestPaperFigures': {
+      case 'requestPaperFigures':
+      case 'requestClipMatrix':
+      case 'requestTextAttention': {
         const result = service.get(message.resultId);
         if (!result) {
           await this.post({ type: 'requestFailed', requestId: message.requestId, message: 'That result is no longer cached; run the inspection again.' });
@@ -265,7 +319,7 @@ export class InspectorView implements vscode.Disposable {
         return;
       }
       case 'startSearch':
-        await this.search(message.searchId, message.resultId, message.targets);
+        await this.search(message);
         return;
       case 'cancelSearch':
         if (this.searching?.id === message.searchId) this.searching.controller.abort();
@@ -275,6 +329,15 @@ export class InspectorView implements vscode.Disposable {
         return;
       case 'cancelFuyuGeneration':
         if (this.generating?.id === message.generationId) this.generating.controller.abort();
+        return;
+      case 'chooseImages':
+        if (this.current?.id === message.resultId) await this.chooseImages(message.purpose);
+        return;
+      case 'startDistanceOverImages':
+        await this.distanceOverImages(message.runId, message.resultId, message.setId);
+        return;
+      case 'cancelDistanceOverImages':
+        if (this.distanceRun?.id === message.runId) this.distanceRun.controller.abort();
         return;
       case 'selectionChanged':
         if (this.current?.id !== message.resultId) return;
@@ -297,8 +360,9 @@ export class InspectorView implements vscode.Disposable {
   }
 
   /** V* search with progress (in the notification and the webview) and Cancel in both. */
-  private async search(searchId: number, resultId: string, targets: string[]): Promise<void> {
-    const result = this.deps.service.get(resultId);
+  private async search(request: Extract<InspectorToHostMessage, { type: 'startSearch' }>): Promise<void> {
+    const { searchId, targets } = request;
+    const result = this.deps.service.get(request.resultId);
     if (!result) {
       await this.post({ type: 'searchFailed', searchId, message: 'That result is no longer cached; run the inspection again.', cancelled: false });
       return;
@@ -313,7 +377,15 @@ export class InspectorView implements vscode.Disposable {
         async (progress, token) => {
           const subscription = token.onCancellationRequested(() => controller.abort());
           try {
+            const answering = request.question?.trim() ? await this.deps.models.answeringModel() : undefined;
             return await this.deps.service.search(result, targets, {
+              question: request.question,
+              askTargets: request.askTargets,
+              answerModelPath: answering?.path,
+              onAnswerPhase: (message) => {
+                progress.report({ message });
+                void this.post({ type: 'searchProgress', searchId, target: '', steps: 0, message });
+              },
               signal: controller.signal,
               onStep: (target, steps, step) => {
                 const message = `"${target}": step ${steps}${step.kind === 'node' ? ` (${step.decision})` : ''}`;
@@ -329,13 +401,60 @@ export class InspectorView implements vscode.Disposable {
       if (controller.signal.aborted) throw new CancelledError();
       const ms = performance.now() - started;
       this.deps.log.info(`${result.imageName}: V* search for ${targets.map((t) => `"${t}"`).join(', ')}: ${done.searches.map((s) => `${s.status} in ${s.steps.length} steps`).join('; ')} (${done.stats.crops} crops, ${ms.toFixed(0)} ms)`);
-      await this.post({ type: 'searchDone', searchId, searches: done.searches, stats: { ...done.stats, ms } });
+      if (done.answer?.answer) this.deps.log.info(`${result.imageName}: ${done.answer.model} answered ${JSON.stringify(done.answer.answer.text)} to ${JSON.stringify(done.answer.question)}`);
+      await this.post({ type: 'searchDone', searchId, searches: done.searches, stats: { ...done.stats, ms }, answer: done.answer });
     } catch (err) {
       const cancelled = err instanceof CancelledError || controller.signal.aborted;
       if (!cancelled) this.deps.log.error(`${result.imageName}: V* search: ${errorText(err)}`);
       await this.post({ type: 'searchFailed', searchId, message: cancelled ? 'Search cancelled.' : errorText(err), cancelled });
     } finally {
       if (this.searching?.controller === controller) this.searching = undefined;
+    }
+  }
+
+  /** Mean attention distance over a chosen set, with progress (notification and webview) and Cancel in both. */
+  private async distanceOverImages(runId: number, resultId: string, setId: number): Promise<void> {
+    const result = this.deps.service.get(resultId);
+    let set: ImageSet;
+    try {
+      if (!result) throw new UserError('That result is no longer cached; run the inspection again.');
+      set = this.imageSet(setId, 'attentionDistance');
+    } catch (err) {
+      await this.post({ type: 'distanceFailed', runId, message: errorText(err), cancelled: false });
+      return;
+    }
+    this.distanceRun?.controller.abort();
+    const controller = new AbortController();
+    this.distanceRun = { id: runId, controller };
+    const total = set.paths.length;
+    try {
+      const distance = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Vision Inspector: mean attention distance over ${total} image(s)`, cancellable: true },
+        async (progress, token) => {
+          const subscription = token.onCancellationRequested(() => controller.abort());
+          try {
+            return await this.deps.service.distanceOverImages(result, set.paths, {
+              signal: controller.signal,
+              onImage: (done) => {
+                const message = `${done} of ${total} images`;
+                progress.report({ message, increment: 100 / total });
+                void this.post({ type: 'distanceProgress', runId, done, total, message });
+              },
+            });
+          } finally {
+            subscription.dispose();
+          }
+        },
+      );
+      if (controller.signal.aborted) throw new CancelledError();
+      this.deps.log.info(`${result.imageName}: mean attention distance over ${distance.images} image(s)`);
+      await this.post({ type: 'distanceDone', runId, distance });
+    } catch (err) {
+      const cancelled = err instanceof CancelledError || controller.signal.aborted;
+      if (!cancelled) this.deps.log.error(`${result.imageName}: mean attention distance over images: ${errorText(err)}`);
+      await this.post({ type: 'distanceFailed', runId, message: cancelled ? 'Cancelled.' : errorText(err), cancelled });
+    } finally {
+      if (this.distanceRun?.controller === controller) this.distanceRun = undefined;
     }
   }
 

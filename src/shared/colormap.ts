@@ -108,3 +108,12 @@ export function formatValue(v: number): string {
   const a = Math.abs(v);
   return a < 1e-3 || a >= 1e4 ? v.toExponential(2) : v.toPrecision(3);
 }
+
+/** `value` in `range` as a CSS colour of the map, and a text colour readable on it (table cells, bars). */
+export function cellColors(value: number, range: ValueRange, name: ColormapName): { background: string; text: string } {
+  const table = colormapTable(name);
+  const l = levelOf(value, range) * 4;
+  const [r, g, b] = [table[l]!, table[l + 1]!, table[l + 2]!];
+  // Rec. 601 luma: dark text on the light end of the map, light text on the dark end.
+  return { background: `rgb(${r}, ${g}, ${b})`, text: 0.299 * r + 0.587 * g + 0.114 * b > 140 ? '#000' : '#fff' };
+}

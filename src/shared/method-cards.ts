@@ -22,6 +22,30 @@ export function clipCard(template: string): MethodCard {
   };
 }
 
+/** The image × text matrix of the CLIP tab (and the report). */
+export function clipMatrixCard(template: string, scale: number): MethodCard {
+  return {
+    title: 'CLIP image–text similarity matrix',
+    formulas: ['S(i, t) = 100 · cos(f(x_i), g(t))', 'p(t | x_i) = softmax_t( exp(s) · cos(f(x_i), g(t)) )'],
+    notes: [
+      `Cells show 100 · cosine (the "CLIP score" convention: a fixed 100, the same for every checkpoint). transformers' logits_per_image is exp(s) · cos with this checkpoint's learned exp(s) = ${scale.toPrecision(4)} (100 for OpenAI's trained CLIP, so the two agree there); each cell's tooltip gives it.`,
+      `Probabilities: per row (image), the softmax of logits_per_image over the texts listed, as zero-shot classification; they depend on the list. Texts are the labels through the template "${template}".`,
+    ],
+  };
+}
+
+/** The text tower's attention in the CLIP tab. */
+export function clipTextAttentionCard(layer: number, head: number | 'mean', pooledAt: number): MethodCard {
+  return {
+    title: 'CLIP text-tower attention',
+    formulas: [head === 'mean' ? 'A(q, k) = (1/H) Σ_h A_h(q, k)' : `A(q, k) = A_${head}(q, k)`],
+    notes: [
+      `Layer ${layer}, ${head === 'mean' ? 'mean over heads' : `head ${head}`}: row q is query token q's softmax over the keys. The text tower is causal, so a token attends only to itself and the tokens before it (the upper triangle is 0).`,
+      `Bars: row ${pooledAt}, the end-of-text token, where CLIP pools the text embedding (the first end-of-text id); the text has no padding here. Matrix coloured 0 … max of the matrix (inferno).`,
+    ],
+  };
+}
+
 export interface ConvolutionCardParams {
   kernelName: string;
   operation: 'convolution' | 'correlation';
@@ -97,14 +121,14 @@ export function filterPcaCard(filterCount: number, dims: number): MethodCard {
   };
 }
 
-/** ViT paper Fig. 7 right, on the inspected image (wording as `vision-inspector report`). */
-export function attentionDistanceCard(patchSize: number): MethodCard {
+/** ViT paper Fig. 7 right, averaged over `images` images (wording shared with `vision-inspector report`). */
+export function attentionDistanceCard(patchSize: number, images = 1): MethodCard {
   return {
     title: 'Mean attention distance (ViT paper, Fig. 7 right)',
-    formulas: ['d̄(ℓ, h) = mean_q Σ_k a(q, k) · ‖c_q − c_k‖ / Σ_k a(q, k)'],
+    formulas: [`d̄(ℓ, h) = ${images > 1 ? 'mean_images ' : ''}mean_q Σ_k a(q, k) · ‖c_q − c_k‖ / Σ_k a(q, k)`],
     notes: [
       'CLS convention: q and k run over the patches only. [CLS] (and DeiT\'s distillation token) is excluded as a query and as a key, as in common reimplementations (keras-io), and each query\'s patch attention is renormalised to sum 1, so a head that puts its mass on [CLS] is not counted as short-range.',
-      `Distances between patch centres in model-input pixels (patch distance × patch size ${patchSize}). This image only; the paper averages over 128 images (the CLI report takes several --image).`,
+      `Distances between patch centres in model-input pixels (patch distance × patch size ${patchSize}). ${images > 1 ? `Averaged over ${images} images, each counting equally` : 'This image only'}; the paper averages over 128 images.`,
       'Dots: the heads of each layer; line: their mean.',
     ],
   };
@@ -116,8 +140,9 @@ export function searchCard(): MethodCard {
     formulas: ['score(child) = Σ_{a ∈ node and its ancestors} 4^−level(a) · mass_a(child) / mass_a(a)'],
     notes: [
       'Best-first search over sub-images: each node is split 2×2 (1×4 or 4×1 when elongated); children are scored by the target-cue heatmap mass they hold, weighted by level, and queued; the best is expanded next.',
-      'Target cue: per cell of the letterboxed crop, the softmax of κ·cos over the target and negative prompts. Found when a detection crop scores > 0.5; nodes whose shorter side ≤ max(⌈min(W, H)/4⌉, 224) px are not split; at the end the best detection ≥ 0.3 is the fallback.',
-      'Thresholds are SPEC §7 defaults, uncalibrated for real CLIP weights (see clip-search-model.ts).',
+      'Target cue: per cell of the letterboxed crop, the softmax of κ·cos over the target and negative prompts. Found when a detection crop scores > 0.7; nodes whose shorter side ≤ max(⌈min(W, H)/4⌉, 224) px are not split; at the end the best detection ≥ 0.5 is the fallback.',
+      'The 0.7 / 0.5 confidences were calibrated on synthetic scenes with a stand-in for CLIP, not with real CLIP weights; the cue thresholds are SPEC §7 guesses (README, "V* search thresholds").',
+      'With a question and a Fuyu model selected, Fuyu names the objects to search for (the noun-phrase list is the fallback) and answers on the found crops.',
     ],
   };
 }
@@ -127,18 +152,44 @@ export interface FuyuCardParams {
   maxNewTokens: number;
   patchRows: number;
   patchCols: number;
-  layer: number;
+  /** The layer drawn; undefined: one map per layer, of the beginning-of-answer token (the report). */
+  layer?: number;
 }
 
-/** The Fuyu view: FuyuProcessor's sequence, greedy decoding, and the image attention drawn (wording as `vision-inspector report`). */
-export function fuyuCard(p: FuyuCardParams): MethodCard {
+/** Fuyu's input sequence and decoding (the report's answer section). */
+export function fuyuSequenceCard(p: FuyuCardParams): MethodCard {
   return {
-    title: 'Fuyu: token layout, greedy answer, attention to the image',
-    formulas: ['a_ℓ(t, p) = (1/H) Σ_h A_ℓ[h, t, p]'],
+    title: 'Fuyu: token layout and greedy answer',
+    formulas: [],
     notes: [
       `FuyuProcessor's sequence: each row of image-patch tokens (|SPEAKER| placeholders replaced by the linear projection of the patch) ends with an image-newline token (|NEWLINE|); then <s>, the prompt tokens and <0x04> (beginning of answer). This image: ${p.patchRows}×${p.patchCols} patches, ${p.patchRows} image-newline tokens.`,
       `Greedy decoding (argmax at each step, KV cache), at most ${p.maxNewTokens} new tokens, stopping at the end-of-text token; weights ${p.weights}.`,
-      `Map: row t of layer ${p.layer}'s attention, mean over the H heads, at the image-patch positions p only (the row's mass on text and newline tokens is not shown), coloured min…max of the map. t is the chosen token's own position: a prompt token, or a generated token once fed back; the last generated token is never fed back, so it has no row. The beginning-of-answer row is what chose the first answer token.`,
     ],
+  };
+}
+
+/** Fuyu's attention from a text token to the image patches (the report's attention section). */
+export function fuyuAttentionCard(p: FuyuCardParams): MethodCard {
+  const which = p.layer === undefined ? 'each layer' : `layer ${p.layer}`;
+  const token = p.layer === undefined
+    ? 't is the beginning-of-answer token (the last prompt position), whose output chose the first answer token.'
+    : "t is the chosen token's own position: a prompt token, or a generated token once fed back; the last generated token is never fed back, so it has no row. The beginning-of-answer row is what chose the first answer token.";
+  return {
+    title: 'Fuyu: attention of a text token to the image',
+    formulas: ['a_ℓ(t, p) = (1/H) Σ_h A_ℓ[h, t, p]'],
+    notes: [
+      `Map: row t of ${which}'s attention, mean over the H heads, at the image-patch positions p only (the row's mass on text and newline tokens is not shown), coloured min…max of the map. ${token}`,
+    ],
+  };
+}
+
+/** The Fuyu view: FuyuProcessor's sequence, greedy decoding, and the image attention drawn (the report splits it in two). */
+export function fuyuCard(p: FuyuCardParams): MethodCard {
+  const sequence = fuyuSequenceCard(p);
+  const attention = fuyuAttentionCard(p);
+  return {
+    title: 'Fuyu: token layout, greedy answer, attention to the image',
+    formulas: attention.formulas,
+    notes: [...sequence.notes, ...attention.notes],
   };
 }

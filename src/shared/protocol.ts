@@ -214,8 +214,10 @@ export interface PaperFigures {
   distance: AttentionDistanceFigure;
 }
 
-/** Mean attention distance per head and layer on the current image, as the report plots it. */
+/** Mean attention distance per head and layer (on the current image, or averaged over a chosen set), as the report plots it. */
 export interface AttentionDistanceFigure {
+  /** How many images were averaged. */
+  images: number;
   /** The report's plot (attentionDistancePlot), an SVG document drawn from the numbers below. */
   svg: string;
   layers: number;
@@ -225,6 +227,57 @@ export interface AttentionDistanceFigure {
   patchSize: number;
   /** The largest distance between two patch centres of this grid. */
   maxDistance: number;
+}
+
+/** What a set of images beside the inspected one is chosen for. */
+export const IMAGE_SET_PURPOSES = ['clipMatrix', 'attentionDistance'] as const;
+export type ImageSetPurpose = (typeof IMAGE_SET_PURPOSES)[number];
+export const isImageSetPurpose = (v: unknown): v is ImageSetPurpose => typeof v === 'string' && (IMAGE_SET_PURPOSES as readonly string[]).includes(v);
+/** Most images in a chosen set (the picker's files, or the images in the chosen folders). */
+export const MAX_IMAGE_SET = 256;
+/** Most images the CLIP matrix compares the inspected one with. */
+export const MAX_MATRIX_IMAGES = 32;
+/** Longest side of a chosen image's thumbnail. */
+export const THUMBNAIL_SIDE = 48;
+
+/** Images the user chose on the host (their paths stay there; the webview names the set by `setId`). */
+export interface ImageSetInfo {
+  setId: number;
+  purpose: ImageSetPurpose;
+  images: { name: string; path: string; thumbnail: RgbFigure }[];
+  /** Files left out: not readable as images, or past MAX_IMAGE_SET. */
+  skipped: number;
+}
+
+/**
+ * The CLIP tab's image × text matrix: rows the inspected image then the set's images, columns the
+ * labels; each [rows·labels] row-major (see SimilarityMatrix in src/core/models/clip-heatmap.ts).
+ */
+export interface ClipMatrixData {
+  setId: number;
+  labels: string[];
+  template: string;
+  rows: number;
+  cosine: number[];
+  logits: number[];
+  probabilities: number[];
+  /** exp(logit_scale) of the checkpoint. */
+  scale: number;
+}
+
+/** The text tower's attention on one prompt (CLIPRunner.textAttention). */
+export interface TextAttentionData {
+  text: string;
+  /** The text after the template. */
+  prompt: string;
+  tokens: string[];
+  truncated: boolean;
+  layers: number;
+  heads: number;
+  /** float32 [layers, heads, T, T] with T = tokens.length; row = query token. */
+  attentions: ArrayBuffer;
+  /** Where the text embedding is pooled (the end-of-text token). */
+  pooledAt: number;
 }
 
 /** Longest SVG plot the host sends (the plot of 48 layers × 32 heads is about 200 kB). */
@@ -264,6 +317,24 @@ export type ReplayStep =
       queue: { id: number; box: ReplayBox; score: number }[];
     }
   | { kind: 'stop'; index: number; reason: string; why: string };
+/** One request to the answering model (src/core/search/answer.ts ModelExchange). */
+export interface AnswerExchange {
+  prompt: string;
+  /** The part of the image the model saw, in image pixels. */
+  imageBox: ReplayBox;
+  text: string;
+}
+/** The question's side of a search: where the targets came from and the answering model's answer. */
+export interface SearchAnswer {
+  question: string;
+  /** The answering model (a Fuyu folder's name), or null when none is available. */
+  model: string | null;
+  /** Why there is no model answer, or which targets were used and why. */
+  note: string;
+  targetsFrom: 'model' | 'list';
+  proposal: (AnswerExchange & { targets: string[] }) | null;
+  answer: AnswerExchange | null;
+}
 export interface SearchReplay {
   target: string;
   status: 'found' | 'fallback' | 'not-found';
@@ -294,7 +365,7 @@ export type HostToInspectorMessage =
   | { type: 'patchFilters'; requestId: number; resultId: string; filters: PatchFilterSet }
   | { type: 'paperFigures'; requestId: number; resultId: string; figures: PaperFigures }
   | { type: 'searchProgress'; searchId: number; target: string; steps: number; message: string }
-  | { type: 'searchDone'; searchId: number; searches: SearchReplay[]; stats: { runs: number; crops: number; ms: number } }
+  | { type: 'searchDone'; searchId: number; searches: SearchReplay[]; stats: { runs: number; crops: number; ms: number }; answer: SearchAnswer | null }
   | { type: 'searchFailed'; searchId: number; message: string; cancelled: boolean }
   | { type: 'fuyuInspection'; inspection: FuyuInspection }
   /** The text part of the sequence (after the image block) as the model got it, and the weights it runs with. */
@@ -307,7 +378,14 @@ export type HostToInspectorMessage =
    * of fuyuPrompt (positions textStart…), then the generated tokens that were fed back (all but the last).
    */
   | { type: 'fuyuDone'; generationId: number; text: string; stopped: 'stop-token' | 'max-new-tokens'; layers: number; rows: number; attention: ArrayBuffer; ms: number }
-  | { type: 'fuyuFailed'; generationId: number; message: string; cancelled: boolean };
+  | { type: 'fuyuFailed'; generationId: number; message: string; cancelled: boolean }
+  /** The user chose images (in the picker, or through the visionInspector.chooseImages command). */
+  | { type: 'imageSet'; resultId: string; set: ImageSetInfo }
+  | { type: 'clipMatrix'; requestId: number; resultId: string; matrix: ClipMatrixData }
+  | { type: 'textAttention'; requestId: number; resultId: string; attention: TextAttentionData }
+  | { type: 'distanceProgress'; runId: number; done: number; total: number; message: string }
+  | { type: 'distanceDone'; runId: number; distance: AttentionDistanceFigure }
+  | { type: 'distanceFailed'; runId: number; message: string; cancelled: boolean };
 
 /** Buttons the inspector shows; `cancel` stops the run in progress. */
 export type ErrorAction = 'retry' | 'selectModel' | 'showLog' | 'manageTrust' | 'cancel';
@@ -332,11 +410,21 @@ export type InspectorToHostMessage =
   /** The ViT-paper figures, position similarities on a rows×cols grid. */
   | { type: 'requestPaperFigures'; requestId: number; resultId: string; rows: number; cols: number }
   /** CLIP: V* search for each target on the result's image; `searchId` names its progress and result. */
-  | { type: 'startSearch'; searchId: number; resultId: string; targets: string[] }
+  /** With a question: the answering model (a Fuyu model, if one is selected) may propose the targets (`askTargets`; `targets` is the fallback) and answers. */
+  | { type: 'startSearch'; searchId: number; resultId: string; targets: string[]; question?: string; askTargets?: boolean }
   | { type: 'cancelSearch'; searchId: number }
   /** Fuyu: greedy generation, streamed back as fuyuPrompt, fuyuProgress*, fuyuToken*, then fuyuDone or fuyuFailed. */
   | { type: 'startFuyuGeneration'; generationId: number; resultId: string; prompt: string; maxNewTokens: number; weights: FuyuWeights }
-  | { type: 'cancelFuyuGeneration'; generationId: number };
+  | { type: 'cancelFuyuGeneration'; generationId: number }
+  /** Opens the host's file picker for images beside the inspected one; answered by imageSet (nothing if cancelled). */
+  | { type: 'chooseImages'; resultId: string; purpose: ImageSetPurpose }
+  /** CLIP: the inspected image and the set's images against `labels`, each put into `template`. */
+  | { type: 'requestClipMatrix'; requestId: number; resultId: string; setId: number; labels: string[]; template: string }
+  /** CLIP: the text tower's attention on `text` put into `template`. */
+  | { type: 'requestTextAttention'; requestId: number; resultId: string; text: string; template: string }
+  /** Mean attention distance over a chosen set; `runId` names its progress and result. */
+  | { type: 'startDistanceOverImages'; runId: number; resultId: string; setId: number }
+  | { type: 'cancelDistanceOverImages'; runId: number };
 
 // ---------------------------------------------------------------------------------------------
 // Host → Attention Explorer (sidebar WebviewView)
@@ -453,7 +541,11 @@ export function parseInspectorToHost(v: unknown): InspectorToHostMessage | undef
     case 'requestPaperFigures':
       return isIndex(v.requestId) && isString(v.resultId) && isGridSide(v.rows) && isGridSide(v.cols) ? (v as InspectorToHostMessage) : undefined;
     case 'startSearch':
-      return isIndex(v.searchId) && isString(v.resultId) && isTextList(v.targets) && v.targets.length <= 8 ? (v as InspectorToHostMessage) : undefined;
+      return isIndex(v.searchId) && isString(v.resultId) && isTextList(v.targets) && v.targets.length <= 8 &&
+        (v.question === undefined || (isString(v.question) && v.question.length <= MAX_FUYU_PROMPT_CHARS)) &&
+        (v.askTargets === undefined || typeof v.askTargets === 'boolean')
+        ? (v as InspectorToHostMessage)
+        : undefined;
     case 'cancelSearch':
       return isIndex(v.searchId) ? (v as InspectorToHostMessage) : undefined;
     case 'startFuyuGeneration':
@@ -463,6 +555,16 @@ export function parseInspectorToHost(v: unknown): InspectorToHostMessage | undef
         : undefined;
     case 'cancelFuyuGeneration':
       return isIndex(v.generationId) ? (v as InspectorToHostMessage) : undefined;
+    case 'chooseImages':
+      return isString(v.resultId) && isImageSetPurpose(v.purpose) ? (v as InspectorToHostMessage) : undefined;
+    case 'requestClipMatrix':
+      return isIndex(v.requestId) && isString(v.resultId) && isIndex(v.setId) && isTextList(v.labels) && isTemplate(v.template) ? (v as InspectorToHostMessage) : undefined;
+    case 'requestTextAttention':
+      return isIndex(v.requestId) && isString(v.resultId) && isTextList([v.text]) && isTemplate(v.template) ? (v as InspectorToHostMessage) : undefined;
+    case 'startDistanceOverImages':
+      return isIndex(v.runId) && isString(v.resultId) && isIndex(v.setId) ? (v as InspectorToHostMessage) : undefined;
+    case 'cancelDistanceOverImages':
+      return isIndex(v.runId) ? (v as InspectorToHostMessage) : undefined;
     default:
       return undefined;
   }
@@ -530,7 +632,9 @@ export function parseHostToInspector(v: unknown, expect?: { layers: number; head
     case 'searchProgress':
       return isIndex(v.searchId) && isString(v.target) && isIndex(v.steps) && isString(v.message) ? (v as HostToInspectorMessage) : undefined;
     case 'searchDone':
-      return isIndex(v.searchId) && Array.isArray(v.searches) && v.searches.every(isSearchReplay) && isObject(v.stats) ? (v as HostToInspectorMessage) : undefined;
+      return isIndex(v.searchId) && Array.isArray(v.searches) && v.searches.every(isSearchReplay) && isObject(v.stats) && (v.answer === null || isSearchAnswer(v.answer))
+        ? (v as HostToInspectorMessage)
+        : undefined;
     case 'searchFailed':
       return isIndex(v.searchId) && isString(v.message) && typeof v.cancelled === 'boolean' ? (v as HostToInspectorMessage) : undefined;
     case 'fuyuInspection':
@@ -551,6 +655,18 @@ export function parseHostToInspector(v: unknown, expect?: { layers: number; head
         : undefined;
     case 'fuyuFailed':
       return isIndex(v.generationId) && isString(v.message) && typeof v.cancelled === 'boolean' ? (v as HostToInspectorMessage) : undefined;
+    case 'imageSet':
+      return isString(v.resultId) && isImageSetInfo(v.set) ? (v as HostToInspectorMessage) : undefined;
+    case 'clipMatrix':
+      return isIndex(v.requestId) && isString(v.resultId) && isClipMatrixData(v.matrix) ? (v as HostToInspectorMessage) : undefined;
+    case 'textAttention':
+      return isIndex(v.requestId) && isString(v.resultId) && isTextAttentionData(v.attention) ? (v as HostToInspectorMessage) : undefined;
+    case 'distanceProgress':
+      return isIndex(v.runId) && isIndex(v.done) && isIndex(v.total) && v.done <= v.total && isString(v.message) ? (v as HostToInspectorMessage) : undefined;
+    case 'distanceDone':
+      return isIndex(v.runId) && isAttentionDistanceFigure(v.distance) ? (v as HostToInspectorMessage) : undefined;
+    case 'distanceFailed':
+      return isIndex(v.runId) && isString(v.message) && typeof v.cancelled === 'boolean' ? (v as HostToInspectorMessage) : undefined;
     default:
       return undefined;
   }
@@ -596,9 +712,32 @@ function isPaperFigures(v: unknown): v is PaperFigures {
 
 function isAttentionDistanceFigure(v: unknown): v is AttentionDistanceFigure {
   return (
-    isObject(v) && isString(v.svg) && v.svg.length <= MAX_PLOT_CHARS && v.svg.startsWith('<svg') && v.svg.endsWith('</svg>') &&
+    isObject(v) && isIndex(v.images) && v.images >= 1 && isString(v.svg) && v.svg.length <= MAX_PLOT_CHARS && v.svg.startsWith('<svg') && v.svg.endsWith('</svg>') &&
     isIndex(v.layers) && isIndex(v.heads) && Array.isArray(v.values) && v.values.length === v.layers * v.heads && v.values.every(isFiniteNumber) &&
     isIndex(v.patchSize) && isFiniteNumber(v.maxDistance)
+  );
+}
+
+function isImageSetInfo(v: unknown): v is ImageSetInfo {
+  return (
+    isObject(v) && isIndex(v.setId) && isImageSetPurpose(v.purpose) && isIndex(v.skipped) &&
+    Array.isArray(v.images) && v.images.length <= MAX_IMAGE_SET &&
+    v.images.every((i) => isObject(i) && isString(i.name) && isString(i.path) && isRgbFigure(i.thumbnail) && i.thumbnail.width <= THUMBNAIL_SIDE && i.thumbnail.height <= THUMBNAIL_SIDE)
+  );
+}
+
+function isClipMatrixData(v: unknown): v is ClipMatrixData {
+  if (!isObject(v) || !isIndex(v.setId) || !isTextList(v.labels) || !isTemplate(v.template) || !isIndex(v.rows) || v.rows < 1 || v.rows > MAX_MATRIX_IMAGES + 1 || !isFiniteNumber(v.scale)) return false;
+  const n = v.rows * v.labels.length;
+  return [v.cosine, v.logits, v.probabilities].every((a) => Array.isArray(a) && a.length === n && a.every(isFiniteNumber));
+}
+
+function isTextAttentionData(v: unknown): v is TextAttentionData {
+  if (!isObject(v) || !isString(v.text) || !isString(v.prompt) || typeof v.truncated !== 'boolean' || !isIndex(v.layers) || !isIndex(v.heads)) return false;
+  const { tokens, attentions, pooledAt } = v;
+  return (
+    Array.isArray(tokens) && tokens.length > 0 && tokens.every(isString) && isIndex(pooledAt) && pooledAt < tokens.length &&
+    isBuffer(attentions) && attentions.byteLength === v.layers * v.heads * tokens.length ** 2 * 4
   );
 }
 
@@ -635,6 +774,19 @@ function isReplayStep(v: unknown): v is ReplayStep {
     (v.scoring === null || isHeatmap(v.scoring)) &&
     Array.isArray(v.children) && v.children.every(isScoredBox) &&
     Array.isArray(v.queue) && v.queue.every(isScoredBox)
+  );
+}
+
+function isAnswerExchange(v: unknown): v is AnswerExchange {
+  return isObject(v) && isString(v.prompt) && isRect(v.imageBox) && isString(v.text);
+}
+
+function isSearchAnswer(v: unknown): v is SearchAnswer {
+  return (
+    isObject(v) && isString(v.question) && (v.model === null || isString(v.model)) && isString(v.note) &&
+    isOneOf(['model', 'list'] as const, v.targetsFrom) &&
+    (v.proposal === null || (isObject(v.proposal) && Array.isArray(v.proposal.targets) && v.proposal.targets.every(isString) && isAnswerExchange(v.proposal))) &&
+    (v.answer === null || isAnswerExchange(v.answer))
   );
 }
 

@@ -73,3 +73,8 @@ export function paperGridChoices(trained: GridSize, input: GridSize): { size: Gr
 export function standaloneSvg(svg: string): string {
   return svg.replace(/^<svg(?![^>]*\sxmlns=)/, '<svg xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12"');
 }
+
+/** A BPE token as a person reads it: CLIP's end-of-word mark "</w>" dropped, byte-level "Ġ" shown as a space. */
+export function displayToken(token: string): string {
+  return token.replace(/<\/w>$/, '').replace(/^Ġ/, ' ');
+}

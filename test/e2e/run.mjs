@@ -4,7 +4,7 @@
 // Select Model… → Download from Hugging Face… against a local mock hub (cancel once, then again).
 // Screenshots of every step go to test/e2e/out/screenshots. Usage: npm run test:e2e
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { installHarness } from './install.mjs';
@@ -29,6 +29,19 @@ mkdirSync(shots, { recursive: true });
 
 const root = makeTempRoot();
 const workspace = makeWorkspace(root, { slowImage: true });
+// Images to compare with and average over: a folder stands for the images directly inside it.
+const morePhotos = path.join(workspace, 'more-photos');
+mkdirSync(morePhotos);
+for (const f of ['coffee.jpg', 'astronaut.jpg', 'rocket.jpg']) copyFileSync(path.join(workspace, f), path.join(morePhotos, f));
+// The inspector's image pickers, skipped: visionInspector.chooseImages takes the paths as its
+// argument, which a keybinding passes (the palette cannot). The user data folder is code-server's.
+const CHOOSE_KEYS = {
+  matrix: { key: 'ctrl+alt+shift+f7', args: { purpose: 'clipMatrix', paths: ['coffee.jpg', 'astronaut.jpg', 'rocket.jpg'].map((f) => path.join(workspace, f)) } },
+  distance: { key: 'ctrl+alt+shift+f8', args: { purpose: 'attentionDistance', paths: [morePhotos] } },
+  slowDistance: { key: 'ctrl+alt+shift+f9', args: { purpose: 'attentionDistance', paths: [path.join(workspace, 'slow-retina.jpg')] } },
+};
+mkdirSync(path.join(root, 'user-data', 'User'), { recursive: true });
+writeFileSync(path.join(root, 'user-data', 'User', 'keybindings.json'), JSON.stringify(Object.values(CHOOSE_KEYS).map(({ key, args }) => ({ key, command: 'visionInspector.chooseImages', args })), null, 2));
 let server;
 let hub;
 let browser;
@@ -79,6 +92,31 @@ async function chooseOption(frame, selector, label) {
   const option = frame.locator(selector).getByRole('option', { name: label, exact: true });
   await option.waitFor({ state: 'visible', timeout: WAIT });
   await option.click();
+}
+
+/**
+ * Runs visionInspector.chooseImages for the active inspector through its keybinding (CHOOSE_KEYS),
+ * with the workbench focused on the inspector's editor tab, so the keys reach the keybinding service.
+ */
+async function chooseImagesByKey(which, tabTitle) {
+  await page.locator('.editor-group-container .tab', { hasText: tabTitle }).first().click();
+  await page.keyboard.press(CHOOSE_KEYS[which].key.split('+').map((k) => ({ ctrl: 'Control', alt: 'Alt', shift: 'Shift' })[k] ?? k.toUpperCase()).join('+'));
+}
+
+/** Saves a decoded <img> of the webview (e.g. an SVG plot) as a PNG in the screenshots. */
+async function saveImage(frame, selector, name) {
+  const png = await frame.evaluate((sel) => {
+    const img = document.querySelector(sel);
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(img, 0, 0);
+    return canvas.toDataURL('image/png').split(',')[1];
+  }, selector);
+  writeFileSync(path.join(shots, `${String(++shotIndex).padStart(2, '0')}-${name}.png`), Buffer.from(png, 'base64'));
 }
 
 /** Clicks at a fraction (fx, fy) of an element inside a frame. */
@@ -491,6 +529,54 @@ try {
     await shot('clip-phrase-heatmap');
   });
 
+  await step('CLIP tab: Compare with images… gives the image × text matrix, with per-row probabilities', async () => {
+    await clipFrame.locator('#clip-compare').waitFor({ timeout: WAIT });
+    await chooseImagesByKey('matrix', 'Inspect cat.png');
+    await clipFrame.locator('#clip-matrix tr').nth(4).waitFor({ timeout: WAIT });
+    const heads = await clipFrame.locator('#clip-matrix tr').first().locator('th').allTextContents();
+    if (heads.slice(1).join('|') !== 'a cat|a dog|a red car') throw new Error(`columns: ${heads.join('|')}`);
+    const rows = (await clipFrame.locator('#clip-matrix .row-head span').allTextContents()).join('|');
+    if (rows !== 'cat.png|coffee.jpg|astronaut.jpg|rocket.jpg') throw new Error(`rows: ${rows}`);
+    const cosines = (await clipFrame.locator('#clip-matrix td').allTextContents()).map(Number);
+    if (cosines.length !== 12 || cosines.some((c) => !(Math.abs(c) <= 100))) throw new Error(`100·cos cells: ${cosines.join(', ')}`);
+    // The thumbnails arrived from the host and were drawn.
+    const thumbs = await clipFrame.evaluate(() => [...document.querySelectorAll('#clip-matrix canvas.thumb')].map((c) => c.width));
+    if (thumbs.length !== 3 || thumbs.some((w) => w === 0)) throw new Error(`thumbnails: ${thumbs}`);
+    await clipFrame.locator('#clip-matrix-method', { hasText: 'logits_per_image' }).waitFor({ timeout: WAIT });
+    await clipFrame.locator('#clip-matrix').scrollIntoViewIfNeeded();
+    await shot('clip-matrix-cosine');
+    await clipFrame.locator('#clip-matrix-probs').click();
+    await clipFrame.locator('#clip-matrix-info', { hasText: 'softmax' }).waitFor({ timeout: WAIT });
+    const cells = (await clipFrame.locator('#clip-matrix td').allTextContents()).map((t) => parseFloat(t));
+    for (let r = 0; r < 4; r++) {
+      const sum = cells.slice(r * 3, r * 3 + 3).reduce((a, b) => a + b, 0);
+      if (Math.abs(sum - 100) > 0.5) throw new Error(`row ${r} probabilities sum to ${sum} %`);
+    }
+    // Row 0 is the zero-shot classification of the inspected image.
+    const bars = (await clipFrame.locator('#clip-bars li .prob').allTextContents()).map((t) => parseFloat(t));
+    if (bars.some((b, i) => Math.abs(b - cells[i]) > 0.05)) throw new Error(`row 0 ${cells.slice(0, 3)} differs from the zero-shot bars ${bars}`);
+    await shot('clip-matrix-probabilities');
+  });
+
+  await step('CLIP tab: the text tower\'s attention for a label, per layer and head', async () => {
+    await clipFrame.locator('#clip-text-select').selectOption('a red car');
+    await clipFrame.locator('#clip-text-attention').click();
+    const mean = await waitForNewHeatmap(clipFrame, { hash: '' }, 'text attention, mean of heads', '#clip-text-matrix');
+    await clipFrame.locator('#clip-text-info', { hasText: '"a photo of a red car."' }).waitFor({ timeout: WAIT }); // the label in the template
+    const bars = await clipFrame.locator('#clip-eos-bars li').count();
+    if (bars < 3) throw new Error(`expected the end-of-text token's attention to every token, got ${bars} bars`);
+    const total = (await clipFrame.locator('#clip-eos-bars li .prob').allTextContents()).reduce((sum, t) => sum + parseFloat(t), 0);
+    if (Math.abs(total - 100) > 0.5) throw new Error(`the end-of-text row sums to ${total} %`);
+    await clipFrame.locator('#clip-text-head').selectOption('2');
+    const head = await waitForNewHeatmap(clipFrame, mean, 'text attention, head 2', '#clip-text-matrix');
+    // The view starts at layer 0; the tiny CLIP's text tower has layers 0 and 1.
+    await clipFrame.locator('#clip-text-layer').selectOption('1');
+    await waitForNewHeatmap(clipFrame, head, 'text attention, layer 1 head 2', '#clip-text-matrix');
+    await clipFrame.locator('#clip-text-method', { hasText: 'Layer 1, head 2' }).waitFor({ timeout: WAIT });
+    await clipFrame.locator('#clip-text-matrix').scrollIntoViewIfNeeded();
+    await shot('clip-text-attention');
+  });
+
   await step('Convolution tab: Sobel x, then convolution ↔ cross-correlation changes the pixels', async () => {
     await clipFrame.locator('#tab-conv').click();
     await clipFrame.locator('#kernel-select').selectOption('sobel-x');
@@ -527,18 +613,33 @@ try {
     await clipFrame.waitForFunction(() => document.querySelector('#attention-distance')?.naturalWidth > 0, undefined, { timeout: WAIT });
     await clipFrame.locator('#distance-method', { hasText: 'excluded as a query and as a key' }).waitFor({ timeout: WAIT });
     // The figure as the webview decoded it (the workbench's screenshot shows only the top of this long tab).
-    const png = await clipFrame.evaluate(() => {
-      const img = document.querySelector('#attention-distance');
-      const canvas = document.createElement('canvas');
-      canvas.width = img.naturalWidth;
-      canvas.height = img.naturalHeight;
-      const ctx = canvas.getContext('2d');
-      ctx.fillStyle = '#fff';
-      ctx.fillRect(0, 0, canvas.width, canvas.height);
-      ctx.drawImage(img, 0, 0);
-      return canvas.toDataURL('image/png').split(',')[1];
-    });
-    writeFileSync(path.join(shots, `${String(++shotIndex).padStart(2, '0')}-vit-paper-attention-distance.png`), Buffer.from(png, 'base64'));
+    await saveImage(clipFrame, '#attention-distance', 'vit-paper-attention-distance');
+  });
+
+  await step('ViT paper tab: mean attention distance over a chosen folder, and Cancel stops a run', async () => {
+    await clipFrame.locator('#distance-choose').waitFor({ timeout: WAIT });
+    await chooseImagesByKey('distance', 'Inspect cat.png');
+    await clipFrame.waitForFunction(() => document.querySelector('#attention-distance-set')?.naturalWidth > 0, undefined, { timeout: WAIT });
+    const caption = await clipFrame.locator('#distance-set-caption').textContent();
+    if (!/averaged over 3 images \(astronaut\.jpg, coffee\.jpg, rocket\.jpg\)/.test(caption)) throw new Error(`caption: ${caption}`);
+    await clipFrame.locator('#distance-set-method', { hasText: 'Averaged over 3 images' }).waitFor({ timeout: WAIT });
+    await clipFrame.locator('#distance-set-method', { hasText: 'excluded as a query and as a key' }).waitFor({ timeout: WAIT });
+    // A different average than the single image's plot.
+    const [one, three] = await clipFrame.evaluate(() => ['#attention-distance', '#attention-distance-set'].map((s) => document.querySelector(s).src));
+    if (one === three) throw new Error('the plot over the folder is the single image\'s');
+    await clipFrame.locator('#distance-set-method').scrollIntoViewIfNeeded();
+    await shot('vit-paper-distance-over-folder');
+    await saveImage(clipFrame, '#attention-distance-set', 'vit-paper-distance-over-folder-plot');
+    // A slowed image (the e2e delay hook): the run shows its progress until Cancel.
+    await chooseImagesByKey('slowDistance', 'Inspect cat.png');
+    await clipFrame.locator('#distance-progress', { hasText: '0 of 1 images' }).waitFor({ timeout: WAIT });
+    await clipFrame.locator('#distance-cancel').scrollIntoViewIfNeeded();
+    await shot('vit-paper-distance-running');
+    await clipFrame.locator('#distance-cancel').click();
+    await clipFrame.locator('#distance-set-note', { hasText: 'Cancelled.' }).waitFor({ timeout: WAIT });
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'mean attention distance' }).waitFor({ state: 'detached', timeout: WAIT });
+    // The finished average stays shown.
+    if ((await clipFrame.locator('#distance-set-caption').textContent()) !== caption) throw new Error('the cancelled run replaced the finished plot');
   });
 
   await step('V* search tab: a search on a photo replays step by step', async () => {
@@ -559,6 +660,29 @@ try {
     if ((await clipFrame.locator('#search-queue li').count()) === 0 && !(await clipFrame.locator('#step-why').textContent()).includes('too-small')) throw new Error('no queue shown');
     await shot('vstar-step-2');
     // The search's progress notification (with its Cancel) closes once the search is done.
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'V* search' }).waitFor({ state: 'detached', timeout: WAIT });
+    // Without a question, the final crops are answered by their CLIP scores.
+    await clipFrame.locator('#search-final #search-answer-text', { hasText: 'cat:' }).waitFor({ timeout: WAIT });
+  });
+
+  await step('V* search tab: a question → Fuyu names the targets, the final crops sit beside its answer', async () => {
+    // The tiny Fuyu in visionInspector.models answers V* questions (random weights: the wiring, not the answer).
+    writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'visionInspector.model': 'models/clip-demo', 'visionInspector.models': ['models/fuyu-demo'], 'visionInspector.threads': 1 }));
+    await clipFrame.locator('#search-question').fill('What colour is the cat?');
+    if ((await clipFrame.locator('#search-targets').inputValue()) !== 'cat') throw new Error('the question did not fill the target list with its noun phrase');
+    await clipFrame.locator('#search-ask-targets').waitFor({ timeout: WAIT });
+    await clipFrame.locator('#search-run').click();
+    await clipFrame.locator('#search-answer-note', { hasText: 'fuyu-demo' }).waitFor({ timeout: WAIT });
+    const answer = await clipFrame.locator('#search-answer').textContent();
+    if (!answer.includes('fuyu-demo answers:')) throw new Error(`no Fuyu answer beside the crops: ${answer}`);
+    if ((await clipFrame.locator('#search-proposal').count()) !== 1 || (await clipFrame.locator('#search-answer-prompt').count()) !== 1) throw new Error('the prompts Fuyu got are not shown');
+    const crops = await clipFrame.locator('#search-crops figure').count();
+    if (crops < 1) throw new Error('no final crop (or "not found" card) shown');
+    const painted = await clipFrame.locator('#search-crops canvas.crop').evaluateAll((canvases) => canvases.filter((c) => c.width > 0 && c.height > 0).length);
+    if (painted !== (await clipFrame.locator('#search-crops canvas.crop').count())) throw new Error('a final crop canvas was not drawn');
+    await clipFrame.locator('#search-answer-prompt summary').click();
+    await clipFrame.locator('#search-final').scrollIntoViewIfNeeded();
+    await shot('vstar-final-crops-answer');
     await page.locator('.notifications-toasts .notification-toast', { hasText: 'V* search' }).waitFor({ state: 'detached', timeout: WAIT });
   });
 

@@ -48,7 +48,8 @@ describe('vision-inspector report (CLI)', () => {
     assert.deepEqual(sectionsOf(html), ['input', 'labels', 'attention', 'filters', 'pca', 'positions', 'distance', 'kernels']);
     assert.match(html, /coffee mug/); // manifest.json: predicted_label
     assert.match(html, /2 image\(s\)/);
-    assert.match(html, /excluded as queries and as keys/);
+    assert.match(html, /excluded as a query and as a key/); // method-cards' wording, as the inspector's
+    assert.match(html, /Averaged over 2 images/);
     assert.match(html, /cross-correlation/);
     assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp')), []);
   });
@@ -62,7 +63,8 @@ describe('vision-inspector report (CLI)', () => {
     assert.equal(r.code, 0, r.stderr);
     const html = fs.readFileSync(out, 'utf8');
     assertSelfContained(html);
-    assert.deepEqual(sectionsOf(html), ['input', 'clip', 'attention', 'filters', 'pca', 'positions', 'distance', 'kernels']);
+    // Several --text: the 1 × texts similarity matrix too.
+    assert.deepEqual(sectionsOf(html), ['input', 'clip', 'clip-matrix', 'attention', 'filters', 'pca', 'positions', 'distance', 'kernels']);
     const logits = (await readSafetensorsAll(path.join(dir, 'coffee.outputs.safetensors'))).get('logits_per_image')!.data as Float32Array;
     const max = Math.max(...logits);
     const sum = [...logits].reduce((s, v) => s + Math.exp(v - max), 0);
@@ -72,6 +74,28 @@ describe('vision-inspector report (CLI)', () => {
       assert.ok(Math.abs(Number(shown[1]) - (100 * Math.exp(logits[i]! - max)) / sum) < 0.006, `${text}: ${shown[1]} %`);
       assert.ok(html.includes(`alt="heatmap: ${text}"`), text);
     });
+  });
+
+  it('CLIP with several --image and --text: the similarity matrix, 100·cos of transformers\' logits_per_image', async () => {
+    const dir = path.join(GOLDEN, 'clip-tiny');
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    const pair = manifest.examples.find((e: { name: string }) => e.name === 'pair');
+    const out = path.join(tmp, 'clip-matrix.html');
+    const r = await cli('report', '--model', dir, ...pair.images.flatMap((i: string) => ['--image', path.join(dir, i)]), ...pair.texts.flatMap((t: string) => ['--text', t]), '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    const html = fs.readFileSync(out, 'utf8');
+    assertSelfContained(html);
+    assert.deepEqual(sectionsOf(html), ['input', 'clip', 'clip-matrix', 'attention', 'filters', 'pca', 'positions', 'distance', 'kernels']);
+    const logits = (await readSafetensorsAll(path.join(dir, 'pair.outputs.safetensors'))).get('logits_per_image')!.data as Float32Array;
+    const section = html.slice(html.indexOf('<h2 id="clip-matrix">'), html.indexOf('<h2 id="attention">'));
+    // The first table: 100·cos per cell, rows the images in order; cos = logits_per_image / exp(logit_scale).
+    const scale = Number(/learned exp\(s\) = ([\d.]+)/.exec(section)![1]);
+    const first = section.slice(0, section.indexOf('</table>'));
+    const cells = [...first.matchAll(/<td class="num"[^>]*>([-\d.]+)<\/td>/g)].map((m) => Number(m[1]));
+    assert.equal(cells.length, 6);
+    cells.forEach((v, k) => assert.ok(Math.abs(v - (100 * logits[k]!) / scale) < 0.051, `cell ${k}: ${v} vs ${(100 * logits[k]!) / scale}`));
+    assert.match(section, /square\.png/);
+    assert.match(html, /Averaged over 2 images/);
   });
 
   it('Fuyu: answer, token layout, attention to the image, projection filters', async () => {

@@ -36,11 +36,13 @@ import '../common/thumbnail-grid.js';
 import type { TileSelectDetail } from '../common/thumbnail-grid.js';
 import { vscodeApi } from '../common/vscode-api.js';
 import './clip-view.js';
+import type { ClipView } from './clip-view.js';
 import './conv-view.js';
 import './fuyu-view.js';
 import type { FuyuView } from './fuyu-view.js';
 import type { HostRequest } from './host-request.js';
 import './paper-view.js';
+import type { PaperView } from './paper-view.js';
 import './search-view.js';
 import type { SearchView } from './search-view.js';
 
@@ -214,6 +216,16 @@ export class InspectorApp extends LitElement {
       case 'searchFailed':
         this.querySelector<SearchView>('vi-search-view')?.onHostMessage(message);
         return;
+      case 'imageSet':
+        if (message.resultId !== this.inspection?.resultId) return;
+        if (message.set.purpose === 'clipMatrix') this.querySelector<ClipView>('vi-clip-view')?.onImageSet(message.set);
+        else this.querySelector<PaperView>('vi-paper-view')?.onImageSet(message.set);
+        return;
+      case 'distanceProgress':
+      case 'distanceDone':
+      case 'distanceFailed':
+        this.querySelector<PaperView>('vi-paper-view')?.onHostMessage(message);
+        return;
       case 'layerAttention':
       case 'tokenRows':
       case 'rolloutFactors':
@@ -221,6 +233,8 @@ export class InspectorApp extends LitElement {
       case 'textHeatmap':
       case 'patchFilters':
       case 'paperFigures':
+      case 'clipMatrix':
+      case 'textAttention':
       case 'requestFailed': {
         const pending = this.pending.get(message.requestId);
         if (!pending) return;

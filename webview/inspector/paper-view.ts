@@ -1,16 +1,21 @@
 /**
  * <vi-paper-view>: the ViT paper's Figure 7 for the loaded model — position-embedding similarity
  * as a grid of grids, on a grid size the user picks (the table resized as the model resizes it),
- * and the first principal components of the patch-embedding filters. The host draws both
- * pictures with the HTML report's figure helpers; this view only puts them on canvases.
+ * the first principal components of the patch-embedding filters, and mean attention distance on
+ * this image and averaged over images the user chooses (on the host, with progress and Cancel).
+ * The host draws the pictures with the report's figure helpers; this view only shows them.
  */
 import { LitElement, html, nothing } from 'lit';
 import { attentionDistanceCard, filterPcaCard, positionSimilarityCard } from '../../src/shared/method-cards.js';
-import type { Inspection, PaperFigures, RgbFigure } from '../../src/shared/protocol.js';
+import type { AttentionDistanceFigure, HostToInspectorMessage, ImageSetInfo, Inspection, InspectorToHostMessage, PaperFigures, RgbFigure } from '../../src/shared/protocol.js';
 import { paperGridChoices, standaloneSvg, type GridSize } from '../../src/shared/view-helpers.js';
 import { putRgb } from '../common/image-pixels.js';
 import { renderMethodCard } from '../common/method-card.js';
+import { vscodeApi } from '../common/vscode-api.js';
 import type { HostRequest } from './host-request.js';
+
+const api = vscodeApi<InspectorToHostMessage, unknown>();
+export type DistanceMessage = Extract<HostToInspectorMessage, { type: 'distanceProgress' | 'distanceDone' | 'distanceFailed' }>;
 
 const sizeKey = (g: GridSize): string => `${g.rows}x${g.cols}`;
 
@@ -22,6 +27,8 @@ export class PaperView extends LitElement {
     grid: { state: true },
     figures: { state: true },
     note: { state: true },
+    setRun: { state: true },
+    setResult: { state: true },
   };
 
   declare inspection: Inspection;
@@ -31,6 +38,11 @@ export class PaperView extends LitElement {
   declare grid: GridSize | undefined;
   declare figures: { resultId: string; figures: PaperFigures } | undefined;
   declare note: string;
+  /** The run over a chosen set in progress (or its last message). */
+  declare setRun: { runId: number; set: ImageSetInfo; message: string; running: boolean } | undefined;
+  /** The distance averaged over the chosen set, with its plot as a blob: URL. */
+  declare setResult: { resultId: string; set: ImageSetInfo; distance: AttentionDistanceFigure; url: string } | undefined;
+  private nextRunId = 1;
 
   /** resultId + grid of the last request, so each is asked once. */
   private requested = '';
@@ -43,6 +55,61 @@ export class PaperView extends LitElement {
     this.grid = undefined;
     this.figures = undefined;
     this.note = '';
+    this.setRun = undefined;
+    this.setResult = undefined;
+  }
+
+  /** The host's answer to "Average over images…": start the run over that set. */
+  onImageSet(set: ImageSetInfo): void {
+    if (this.setRun?.running) api.postMessage({ type: 'cancelDistanceOverImages', runId: this.setRun.runId });
+    const runId = this.nextRunId++;
+    this.setRun = { runId, set, message: `0 of ${set.images.length} images`, running: true };
+    api.postMessage({ type: 'startDistanceOverImages', runId, resultId: this.inspection.resultId, setId: set.setId });
+  }
+
+  onHostMessage(message: DistanceMessage): void {
+    const run = this.setRun;
+    if (!run || message.runId !== run.runId) return;
+    switch (message.type) {
+      case 'distanceProgress':
+        this.setRun = { ...run, message: message.message };
+        return;
+      case 'distanceDone':
+        if (this.setResult) URL.revokeObjectURL(this.setResult.url);
+        this.setResult = {
+          resultId: this.inspection.resultId,
+          set: run.set,
+          distance: message.distance,
+          url: URL.createObjectURL(new Blob([standaloneSvg(message.distance.svg)], { type: 'image/svg+xml' })),
+        };
+        this.setRun = { ...run, message: '', running: false };
+        return;
+      case 'distanceFailed':
+        this.setRun = { ...run, message: message.message, running: false };
+        return;
+    }
+  }
+
+  private renderSetDistance() {
+    const run = this.setRun;
+    const result = this.setResult?.resultId === this.inspection.resultId ? this.setResult : undefined;
+    return html`<h3>Mean attention distance over chosen images <span class="muted">(Fig. 7 right, as the paper: averaged over images)</span></h3>
+      <div class="row">
+        <vscode-button id="distance-choose" icon="folder-opened" secondary ?disabled=${run?.running === true}
+          @click=${() => api.postMessage({ type: 'chooseImages', resultId: this.inspection.resultId, purpose: 'attentionDistance' })}>Average over images…</vscode-button>
+        ${run?.running ? html`<vscode-progress-ring></vscode-progress-ring><span id="distance-progress">${run.message}</span>
+          <vscode-button id="distance-cancel" icon="close" secondary @click=${() => api.postMessage({ type: 'cancelDistanceOverImages', runId: run.runId })}>Cancel</vscode-button>` : nothing}
+        ${run && !run.running && run.message ? html`<span class="note" id="distance-set-note">${run.message}</span>` : nothing}
+      </div>
+      ${result
+        ? html`<div class="pair">
+            <figure>
+              <img id="attention-distance-set" class="plot-figure" alt="mean attention distance over the chosen images" src=${result.url} />
+              <figcaption id="distance-set-caption">averaged over ${result.distance.images} images (${result.set.images.slice(0, 6).map((i) => i.name).join(', ')}${result.set.images.length > 6 ? ', …' : ''}); dots: heads, line: mean over heads. Largest possible distance: ${result.distance.maxDistance.toFixed(0)} px</figcaption>
+            </figure>
+            ${renderMethodCard(attentionDistanceCard(result.distance.patchSize, result.distance.images), 'distance-set-method')}
+          </div>`
+        : html`<p class="muted">Choose image files or folders (their images directly inside) to average over, as the paper does over 128 images.</p>`}`;
   }
 
   protected override createRenderRoot(): HTMLElement {
@@ -53,6 +120,9 @@ export class PaperView extends LitElement {
     if (changed.has('inspection') && this.figures && this.figures.resultId !== this.inspection.resultId) {
       this.grid = undefined;
       this.note = '';
+      // A run for the previous result no longer belongs here.
+      if (this.setRun?.running) api.postMessage({ type: 'cancelDistanceOverImages', runId: this.setRun.runId });
+      this.setRun = undefined;
     }
   }
 
@@ -139,7 +209,8 @@ export class PaperView extends LitElement {
           <figcaption id="distance-caption">${current.distance.layers} layers × ${current.distance.heads} heads on this image; dots: heads, line: mean over heads. Largest possible distance on this ${this.inspection.grid.rows}×${this.inspection.grid.cols} grid: ${current.distance.maxDistance.toFixed(0)} px</figcaption>
         </figure>
         ${renderMethodCard(attentionDistanceCard(current.distance.patchSize), 'distance-method')}
-      </div>`;
+      </div>
+      ${this.renderSetDistance()}`;
   }
 }
 

@@ -15,6 +15,7 @@
  *
  * with centres in pixels of the model input: patch distance × patch size.
  */
+import { CancelledError } from '../errors.js';
 import type { PatchGrid } from '../models/vit.js';
 
 export interface AttentionDistanceOptions {
@@ -105,4 +106,45 @@ export class AttentionDistanceAccumulator {
     });
     return { layers: this.layers, heads: this.heads, images: Math.max(0, ...this.counts), distance };
   }
+}
+
+/** The largest distance between two patch centres of a grid, in pixels (the plot's natural top). */
+export function maxPatchDistance(grid: Pick<PatchGrid, 'rows' | 'cols' | 'patchSize'>): number {
+  return grid.patchSize * Math.hypot(grid.rows - 1, grid.cols - 1);
+}
+
+/** One image's attention, as attentionDistanceOverImages asks for it. */
+export interface ImageAttentions {
+  grid: PatchGrid;
+  /** Per layer: [heads, N, N]. */
+  attentions: readonly Float32Array[];
+}
+
+export interface OverImagesOptions extends AttentionDistanceOptions {
+  signal?: AbortSignal;
+  /** After each image: how many are done. */
+  onImage?(done: number, total: number): void;
+}
+
+/**
+ * Mean attention distance averaged over `count` images, each run by `runImage(i)` in turn (so
+ * only one image's attention is held at a time). Also returns the largest patch distance seen.
+ */
+export async function attentionDistanceOverImages(
+  count: number,
+  layers: number,
+  heads: number,
+  runImage: (index: number) => Promise<ImageAttentions>,
+  options: OverImagesOptions = {},
+): Promise<AttentionDistanceSummary & { maxDistance: number }> {
+  const accumulator = new AttentionDistanceAccumulator(layers, heads, options);
+  let maxDistance = 0;
+  for (let i = 0; i < count; i++) {
+    if (options.signal?.aborted) throw new CancelledError();
+    const { grid, attentions } = await runImage(i);
+    attentions.forEach((a, l) => accumulator.add(l, a, grid));
+    maxDistance = Math.max(maxDistance, maxPatchDistance(grid));
+    options.onImage?.(i + 1, count);
+  }
+  return { ...accumulator.summary(), maxDistance };
 }

@@ -16,6 +16,38 @@ export function clipLogit(imageEmbed: Float32Array, textEmbed: Float32Array, sca
   return Math.fround(Math.fround(dot(imageEmbed, 0, textEmbed)) * scale);
 }
 
+/** Every image against every text (CLIPModel's `logits_per_image` and what it is made of), row-major [images, texts]. */
+export interface SimilarityMatrix {
+  images: number;
+  texts: number;
+  /** cos(image i, text t). */
+  cosine: Float32Array;
+  /** exp(logit_scale) · cos as transformers rounds it: `logits_per_image`. */
+  logits: Float32Array;
+  /** Per image (row), the softmax of its logits over the texts. */
+  probabilities: Float32Array;
+  /** exp(logit_scale) of the checkpoint. */
+  scale: number;
+}
+
+/** The similarity matrix of unit-length image and text embeddings (each [P]). */
+export function similarityMatrix(imageEmbeds: readonly Float32Array[], textEmbeds: readonly Float32Array[], scale: number): SimilarityMatrix {
+  const I = imageEmbeds.length;
+  const T = textEmbeds.length;
+  const cosine = new Float32Array(I * T);
+  const logits = new Float32Array(I * T);
+  const probabilities = new Float32Array(I * T);
+  imageEmbeds.forEach((image, i) => {
+    const row: number[] = [];
+    textEmbeds.forEach((text, t) => {
+      cosine[i * T + t] = dot(image, 0, text);
+      row.push((logits[i * T + t] = clipLogit(image, text, scale)));
+    });
+    if (T > 0) probabilities.set(softmax(row), i * T);
+  });
+  return { images: I, texts: T, cosine, logits, probabilities, scale };
+}
+
 /** Softmax of `logits` (max-subtracted, float64). */
 export function softmax(logits: readonly number[]): number[] {
   const max = Math.max(...logits);

@@ -12,7 +12,7 @@ import { CONFIG_FILE, type Checkpoint } from '../io/checkpoint.js';
 import { graphKey, type GraphCache } from '../onnx/cache.js';
 import { ClipTokenizer, missingTokenizerError, padBatch, type Padding, type TokenBatch } from '../text/tokenizer.js';
 import { CLIP, poolingPositions } from './clip.js';
-import { clipLogit, ensembleEmbedding, patchProbabilities, patchSimilarity, softmax } from './clip-heatmap.js';
+import { ensembleEmbedding, patchProbabilities, patchSimilarity, similarityMatrix, type SimilarityMatrix } from './clip-heatmap.js';
 import type { PatchGrid } from './vit.js';
 
 export interface LoadedCLIP {
@@ -61,6 +61,22 @@ export interface TextHeatmap {
   similarity: Float32Array;
   /** Per patch, softmax over the texts of exp(logit_scale)·cos (SPEC §7.2); all 1 for a single text. */
   probability: Float32Array;
+}
+
+/** The text tower's attention on one prompt (CLIPRunner.textAttention). */
+export interface TextAttention {
+  /** The text after the template. */
+  prompt: string;
+  ids: number[];
+  /** Token strings, [T]. */
+  tokens: string[];
+  truncated: boolean;
+  layers: number;
+  heads: number;
+  /** [layers, heads, T, T], row = query token. */
+  attentions: Float32Array;
+  /** The position the text embedding is pooled at (the end-of-text token). */
+  pooledAt: number;
 }
 
 export interface PromptOptions {
@@ -200,21 +216,13 @@ export class CLIPRunner {
     const images = out['image_embeds'];
     const texts = out['text_embeds'];
     if (images && texts) {
-      const P = this.model.config.projection_dim;
       const I = images.dims[0]!;
       const T = texts.dims[0]!;
-      const scale = await this.logitScale();
-      const perImage = new Float32Array(I * T);
+      const { logits } = similarityMatrix(rowsOf(images), rowsOf(texts), await this.logitScale());
+      // logits_per_text is the transpose: [T, I].
       const perText = new Float32Array(T * I);
-      for (let i = 0; i < I; i++) {
-        const image = (images.data as Float32Array).subarray(i * P, (i + 1) * P);
-        for (let t = 0; t < T; t++) {
-          const logit = clipLogit(image, (texts.data as Float32Array).subarray(t * P, (t + 1) * P), scale);
-          perImage[i * T + t] = logit;
-          perText[t * I + i] = logit;
-        }
-      }
-      out['logits_per_image'] = { type: 'float32', dims: [I, T], data: perImage };
+      for (let i = 0; i < I; i++) for (let t = 0; t < T; t++) perText[t * I + i] = logits[i * T + t]!;
+      out['logits_per_image'] = { type: 'float32', dims: [I, T], data: logits };
       out['logits_per_text'] = { type: 'float32', dims: [T, I], data: perText };
     }
     return out;
@@ -278,11 +286,7 @@ export class CLIPRunner {
    */
   async zeroShot(pixelValues: TensorData, labels: readonly string[], options: PromptOptions = {}): Promise<LabelScore[]> {
     check(labels.length > 0, 'zero-shot classification needs at least one label.', undefined, 'Give the candidate labels (e.g. --text "a cat" --text "a dog").');
-    const labelEmbeds = await this.labelEmbeddings(labels, options);
-    const image = await this.embedImage(pixelValues, options.signal);
-    const scale = await this.logitScale();
-    const logits = labelEmbeds.map((e) => clipLogit(image.imageEmbeds, e, scale));
-    const probabilities = softmax(logits);
+    const { logits, probabilities } = await this.similarityMatrix([pixelValues], labels, options);
     return labels.map((label, i) => ({ label, logit: logits[i]!, probability: probabilities[i]! }));
   }
 
@@ -297,6 +301,42 @@ export class CLIPRunner {
     const similarities = textEmbeds.map((e) => patchSimilarity(image.patchEmbeds, e));
     const probabilities = patchProbabilities(similarities, await this.logitScale());
     return { grid: image.grid, maps: texts.map((text, k) => ({ text, similarity: similarities[k]!, probability: probabilities[k]! })) };
+  }
+
+  /**
+   * Every image against every label: rows the images (each `pixelValues` [1, 3, H, W], embedded
+   * through the image cache), columns the labels through the templates as in zeroShot; row i is
+   * zeroShot(images[i], labels).
+   */
+  async similarityMatrix(images: readonly TensorData[], labels: readonly string[], options: PromptOptions = {}): Promise<SimilarityMatrix> {
+    check(images.length > 0 && labels.length > 0, 'a similarity matrix needs at least one image and one text.');
+    const textEmbeds = await this.labelEmbeddings(labels, options);
+    const imageEmbeds: Float32Array[] = [];
+    for (const pixels of images) imageEmbeds.push((await this.embedImage(pixels, options.signal)).imageEmbeds);
+    return similarityMatrix(imageEmbeds, textEmbeds, await this.logitScale());
+  }
+
+  /**
+   * The text tower's attention on one text (put into `template`, default as it is), unpadded:
+   * the tokens as the tokenizer spells them and every layer's [heads, T, T] (causal: row q
+   * attends to keys ≤ q). CLIP pools the text at `pooledAt`, the end-of-text token.
+   */
+  async textAttention(text: string, template = '{}', signal?: AbortSignal): Promise<TextAttention> {
+    check(template.includes('{}'), `the prompt template "${template}" has no "{}" where the text goes.`);
+    const prompt = template.replaceAll('{}', text);
+    const tokenizer = await this.tokenizer();
+    const { ids, truncated } = tokenizer.encode(prompt, this.model.maxTextLength);
+    const batch = padBatch([ids], tokenizer.padId);
+    const L = this.model.config.text_config.num_hidden_layers;
+    const H = this.model.config.text_config.num_attention_heads;
+    const names = Array.from({ length: L }, (_, i) => `text_model.attentions.${i}`);
+    const tensors = await this.runText(batch, { fetches: names, signal });
+    const T = ids.length;
+    // Each text_model.attentions.{i} is [1, H, T, T]: with one row the batch axis changes nothing in the flat data.
+    const attentions = new Float32Array(L * H * T * T);
+    names.forEach((name, l) => attentions.set(tensors[name]!.data as Float32Array, l * H * T * T));
+    const pooledAt = Number(poolingPositions(batch.inputIds, batch.dims, await this.eosId())[0]);
+    return { prompt, ids, tokens: tokenizer.tokens(ids), truncated, layers: L, heads: H, attentions, pooledAt };
   }
 
   /**
@@ -323,6 +363,12 @@ export class CLIPRunner {
     const configured = this.model.config.text_config.eos_token_id;
     return configured === undefined || configured === 2 ? undefined : configured;
   }
+}
+
+/** The rows of a [B, P] float32 tensor, as views. */
+function rowsOf(t: TensorData): Float32Array[] {
+  const [B, P] = t.dims as [number, number];
+  return Array.from({ length: B }, (_, b) => (t.data as Float32Array).subarray(b * P, (b + 1) * P));
 }
 
 /** `requested` checked against a graph's outputs (all of them when undefined). */

@@ -58,7 +58,7 @@ export function defineHostTests(): void {
       await vscode.commands.executeCommand('visionInspector.showLog');
       assert.equal(vscode.extensions.getExtension(EXTENSION_ID)!.isActive, true);
       const commands = await vscode.commands.getCommands(true);
-      for (const c of ['visionInspector.inspectImage', 'visionInspector.selectModel', 'visionInspector.showLog']) assert.ok(commands.includes(c), c);
+      for (const c of ['visionInspector.inspectImage', 'visionInspector.selectModel', 'visionInspector.showLog', 'visionInspector.chooseImages']) assert.ok(commands.includes(c), c);
     });
 
     it('Inspect Image with a file opens an inspector panel for it', async () => {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { AttentionDistanceAccumulator, meanAttentionDistance, patchDistanceMatrix } from '../../../src/core/analysis/attention-distance';
+import { AttentionDistanceAccumulator, attentionDistanceOverImages, maxPatchDistance, meanAttentionDistance, patchDistanceMatrix } from '../../../src/core/analysis/attention-distance';
 import { clsAttentionMap, clsRolloutMaps } from '../../../src/core/analysis/attention-maps';
 import type { PatchGrid } from '../../../src/core/models/vit';
 
@@ -73,5 +73,45 @@ describe('CLS attention maps', () => {
     assert.deepEqual(Array.from(first!), [0.25, 0.25]);
     // Two layers: CLS keeps 0.25 of itself, each patch 0.25·1 + 0.5·0.25 = 0.375.
     assert.deepEqual(Array.from(second!), [0.375, 0.375]);
+  });
+});
+
+describe('mean attention distance over several images', () => {
+  const grids = [gridOf(2, 2), gridOf(2, 3), gridOf(3, 3)];
+  /** A random-ish softmax per query (seeded), [heads, N, N], two layers. */
+  const attentionsOf = (grid: PatchGrid, seed: number): Float32Array[] =>
+    [0, 1].map((l) => attentionOf(2, grid, (h, q) => {
+      const raw = Array.from({ length: grid.tokens }, (_, k) => Math.exp(Math.sin(seed * 12.9898 + l * 7.1 + h * 3.3 + q * 1.7 + k * 0.91) * 2));
+      const sum = raw.reduce((a, b) => a + b, 0);
+      return raw.map((v) => v / sum);
+    }));
+
+  it('is the mean of the per-image values, with the largest patch distance seen and progress per image', async () => {
+    const runs = grids.map((grid, i) => ({ grid, attentions: attentionsOf(grid, i + 1) }));
+    const progress: string[] = [];
+    const summary = await attentionDistanceOverImages(3, 2, 2, async (i) => runs[i]!, { onImage: (done, total) => progress.push(`${done}/${total}`) });
+    assert.equal(summary.images, 3);
+    assert.deepEqual(progress, ['1/3', '2/3', '3/3']);
+    for (let l = 0; l < 2; l++) {
+      const perImage = runs.map((r) => meanAttentionDistance(r.attentions[l]!, 2, r.grid));
+      for (let h = 0; h < 2; h++) {
+        const mean = perImage.reduce((s, d) => s + d[h]!, 0) / 3;
+        assert.ok(Math.abs(summary.distance[l * 2 + h]! - mean) < 1e-9, `layer ${l} head ${h}: ${summary.distance[l * 2 + h]} vs ${mean}`);
+      }
+    }
+    assert.equal(summary.maxDistance, maxPatchDistance(grids[2]!));
+    assert.equal(maxPatchDistance(gridOf(3, 3)), 16 * Math.hypot(2, 2));
+  });
+
+  it('stops with CancelledError once the signal is aborted', async () => {
+    const controller = new AbortController();
+    let ran = 0;
+    const run = attentionDistanceOverImages(3, 2, 2, async (i) => {
+      ran++;
+      if (i === 0) controller.abort();
+      return { grid: grids[0]!, attentions: attentionsOf(grids[0]!, 1) };
+    }, { signal: controller.signal });
+    await assert.rejects(run, (err: Error) => err.name === 'CancelledError');
+    assert.equal(ran, 1);
   });
 });

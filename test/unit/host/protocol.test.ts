@@ -65,7 +65,7 @@ describe('host ⇄ webview protocol validation', () => {
     assert.equal(parseHostToInspector({ type: 'patchFilters', requestId: 1, resultId: 'abc', filters: { ...filters, ranking: [{ channel: 2, energy: 1 }, { channel: 0, energy: 1 }] } }), undefined);
     const rgb = (width: number, height: number) => ({ width, height, data: new ArrayBuffer(width * height * 3) });
     const figures = { trainedRows: 8, trainedCols: 8, rows: 16, cols: 16, positions: rgb(5, 4), components: rgb(3, 2), componentCount: 2, explainedRatio: [0.5, 0.25], filterCount: 32, filterDims: 48,
-      distance: { svg: '<svg></svg>', layers: 2, heads: 2, values: [1, 2, 3, 4], patchSize: 4, maxDistance: 39.6 } };
+      distance: { images: 1, svg: '<svg></svg>', layers: 2, heads: 2, values: [1, 2, 3, 4], patchSize: 4, maxDistance: 39.6 } };
     assert.ok(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures }));
     assert.equal(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures: { ...figures, distance: { ...figures.distance, values: [1, 2, 3] } } }), undefined);
     assert.equal(parseHostToInspector({ type: 'paperFigures', requestId: 1, resultId: 'abc', figures: { ...figures, distance: { ...figures.distance, svg: '<img src=x onerror=alert(1)>' } } }), undefined);
@@ -75,7 +75,7 @@ describe('host ⇄ webview protocol validation', () => {
     const heat = { rows: 1, cols: 1, xs: [0, 10], ys: [0, 10], values: [1] };
     const node = { kind: 'node', index: 0, node: { id: 0, box: { x: 0, y: 0, width: 10, height: 10 }, level: 1 }, decision: 'too-small', why: 'small', detection: null, cue: heat, scoring: null, children: [], queue: [] };
     const search = { target: 'cat', status: 'not-found', detection: null, instances: [], steps: [node, { kind: 'stop', index: 1, reason: 'exhausted', why: 'done' }] };
-    assert.ok(parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [search], stats: { runs: 1, crops: 1, ms: 5 } }));
+    assert.ok(parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [search], stats: { runs: 1, crops: 1, ms: 5 }, answer: null }));
     assert.equal(parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [{ ...search, steps: [{ ...node, cue: { ...heat, xs: [0] } }] }], stats: {} }), undefined);
   });
 
@@ -200,5 +200,46 @@ describe('host ⇄ webview protocol validation', () => {
     assert.equal(parseHostToInspector({ ...done, attention: new ArrayBuffer(2 * 3 * 39 * 4) }, cells), undefined);
     assert.equal(parseHostToInspector({ ...done, stopped: 'tired' }, cells), undefined);
     assert.ok(parseHostToInspector({ type: 'fuyuFailed', generationId: 1, message: 'no', cancelled: true }));
+  });
+});
+
+describe('protocol: image sets, the CLIP matrix, text attention, distance over images', () => {
+  const thumb = (w: number, h: number) => ({ width: w, height: h, data: new ArrayBuffer(w * h * 3) });
+  const set = { setId: 3, purpose: 'clipMatrix', images: [{ name: 'a.png', path: '/w/a.png', thumbnail: thumb(48, 32) }], skipped: 1 };
+  const matrix = { setId: 3, labels: ['a cat', 'a dog'], template: '{}', rows: 2, cosine: [0.1, 0.2, 0.3, 0.4], logits: [1, 2, 3, 4], probabilities: [0.3, 0.7, 0.3, 0.7], scale: 10 };
+  const attention = { text: 'cat', prompt: 'a cat', tokens: ['<s>', 'a', 'cat', '</s>'], truncated: false, layers: 2, heads: 4, attentions: new ArrayBuffer(2 * 4 * 16 * 4), pooledAt: 3 };
+  const distance = { images: 3, svg: '<svg></svg>', layers: 2, heads: 2, values: [1, 2, 3, 4], patchSize: 4, maxDistance: 39.6 };
+
+  it('accepts well-formed messages both ways', () => {
+    for (const m of [
+      { type: 'chooseImages', resultId: 'abc', purpose: 'attentionDistance' },
+      { type: 'requestClipMatrix', requestId: 1, resultId: 'abc', setId: 3, labels: ['a cat'], template: 'a photo of {}' },
+      { type: 'requestTextAttention', requestId: 2, resultId: 'abc', text: 'a cat', template: '{}' },
+      { type: 'startDistanceOverImages', runId: 1, resultId: 'abc', setId: 3 },
+      { type: 'cancelDistanceOverImages', runId: 1 },
+    ]) assert.ok(parseInspectorToHost(m), m.type);
+    for (const m of [
+      { type: 'imageSet', resultId: 'abc', set },
+      { type: 'clipMatrix', requestId: 1, resultId: 'abc', matrix },
+      { type: 'textAttention', requestId: 2, resultId: 'abc', attention },
+      { type: 'distanceProgress', runId: 1, done: 2, total: 3, message: '2 of 3 images' },
+      { type: 'distanceDone', runId: 1, distance },
+      { type: 'distanceFailed', runId: 1, message: 'Cancelled.', cancelled: true },
+    ]) assert.ok(parseHostToInspector(m, dims), m.type);
+  });
+
+  it('refuses malformed ones: unknown purposes, paths from the webview, sizes that do not add up', () => {
+    assert.equal(parseInspectorToHost({ type: 'chooseImages', resultId: 'abc', purpose: 'anything' }), undefined);
+    assert.equal(parseInspectorToHost({ type: 'requestClipMatrix', requestId: 1, resultId: 'abc', setId: -1, labels: ['a'], template: '{}' }), undefined);
+    assert.equal(parseInspectorToHost({ type: 'requestClipMatrix', requestId: 1, resultId: 'abc', setId: 3, labels: [], template: '{}' }), undefined);
+    assert.equal(parseInspectorToHost({ type: 'requestTextAttention', requestId: 2, resultId: 'abc', text: ' ', template: '{}' }), undefined);
+    assert.equal(parseHostToInspector({ type: 'imageSet', resultId: 'abc', set: { ...set, images: [{ ...set.images[0], thumbnail: thumb(200, 200) }] } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'imageSet', resultId: 'abc', set: { ...set, purpose: 'other' } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'clipMatrix', requestId: 1, resultId: 'abc', matrix: { ...matrix, cosine: [0.1, 0.2, 0.3] } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'clipMatrix', requestId: 1, resultId: 'abc', matrix: { ...matrix, logits: [1, 2, 3, NaN] } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'textAttention', requestId: 2, resultId: 'abc', attention: { ...attention, attentions: new ArrayBuffer(8) } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'textAttention', requestId: 2, resultId: 'abc', attention: { ...attention, pooledAt: 4 } }), undefined);
+    assert.equal(parseHostToInspector({ type: 'distanceProgress', runId: 1, done: 4, total: 3, message: '' }), undefined);
+    assert.equal(parseHostToInspector({ type: 'distanceDone', runId: 1, distance: { ...distance, images: 0 } }), undefined);
   });
 });

@@ -1,9 +1,10 @@
 import * as assert from 'node:assert/strict';
 import { gridHeatmap, visualSearch, type NodeDetection, type SearchModel, type SearchNode } from '../../../src/core/search/vstar';
 import { toReplay } from '../../../src/host/search-replay';
-import { attentionDistanceCard, clipCard, fuyuCard, convolutionCard } from '../../../src/shared/method-cards';
+import { attentionDistanceCard, clipCard, clipMatrixCard, clipTextAttentionCard, fuyuAttentionCard, fuyuCard, fuyuSequenceCard, convolutionCard } from '../../../src/shared/method-cards';
+import { cellColors } from '../../../src/shared/colormap';
 import { parseHostToInspector } from '../../../src/shared/protocol';
-import { paperGridChoices, parseLabels, relativeScores, resizeKernelValues, scaleBox, standaloneSvg } from '../../../src/shared/view-helpers';
+import { displayToken, paperGridChoices, parseLabels, relativeScores, resizeKernelValues, scaleBox, standaloneSvg } from '../../../src/shared/view-helpers';
 
 describe('inspector tab helpers', () => {
   it('offers the trained grid, the input\'s, and resized ones for the ViT-paper tab, each once and within bounds', () => {
@@ -53,6 +54,31 @@ describe('inspector tab helpers', () => {
     assert.ok(fuyu.notes.some((n) => n.includes('at most 7 new tokens') && n.includes('weights int4')));
     assert.ok(fuyu.notes.some((n) => n.includes('5×8 patches, 5 image-newline tokens')));
     assert.ok(attentionDistanceCard(16).notes.some((n) => n.includes('excluded as a query and as a key') && n.includes('renormalised')));
+    assert.ok(attentionDistanceCard(16).notes.some((n) => n.includes('This image only')));
+    assert.ok(attentionDistanceCard(16, 12).notes.some((n) => n.includes('Averaged over 12 images')));
+    assert.match(attentionDistanceCard(16, 12).formulas[0]!, /mean_images/);
+    const matrix = clipMatrixCard('a photo of {}', 14.3);
+    assert.match(matrix.formulas[0]!, /100 · cos/);
+    assert.ok(matrix.notes.some((n) => n.includes('logits_per_image') && n.includes('14.30')));
+    const text = clipTextAttentionCard(1, 'mean', 5);
+    assert.ok(text.notes.some((n) => n.includes('Layer 1, mean over heads') && n.includes('causal')));
+    assert.ok(text.notes.some((n) => n.includes('row 5, the end-of-text token')));
+    // The report's two Fuyu cards make up the view's one.
+    const p = { weights: 'int8', maxNewTokens: 3, patchRows: 5, patchCols: 8 };
+    assert.deepEqual(fuyuCard(p).notes, [...fuyuSequenceCard(p).notes, ...fuyuAttentionCard(p).notes]);
+    assert.ok(fuyuAttentionCard(p).notes[0]!.includes('beginning-of-answer token'));
+  });
+
+  it('shows BPE tokens as read, and colours matrix cells with readable text', () => {
+    assert.equal(displayToken('cat</w>'), 'cat');
+    assert.equal(displayToken('<|endoftext|>'), '<|endoftext|>');
+    assert.equal(displayToken('Ġdog'), ' dog');
+    const low = cellColors(0, { min: 0, max: 1 }, 'viridis');
+    const high = cellColors(1, { min: 0, max: 1 }, 'viridis');
+    assert.equal(low.background, 'rgb(68, 1, 84)');
+    assert.equal(low.text, '#fff');
+    assert.equal(high.background, 'rgb(253, 231, 37)');
+    assert.equal(high.text, '#000');
   });
 
   it('turns a recorded V* search into a replay the webview accepts', async () => {
@@ -75,7 +101,7 @@ describe('inspector tab helpers', () => {
       assert.equal(first.queue[0]!.id, first.children[0]!.id, 'the top-left child, holding all the cue, is next');
     }
     assert.equal(replay.steps.at(-1)!.kind, 'stop');
-    const message = parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [JSON.parse(JSON.stringify(replay))], stats: { runs: 1, crops: 1, ms: 1 } });
+    const message = parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [JSON.parse(JSON.stringify(replay))], stats: { runs: 1, crops: 1, ms: 1 }, answer: null });
     assert.ok(message, 'the replay passes the webview-side validation');
     assert.ok(gridHeatmap({ x: 0, y: 0, width: 2, height: 2 }, 1, 1, [1]));
   });
