@@ -3,7 +3,7 @@
  *
  *   vision-inspector infer --model <dir or hub id> (--image <file> | --pixel-values <file.safetensors>) [--text <t>]... [--dump <out.safetensors>]
  *   vision-inspector models [--dir <folder>]
- *   vision-inspector search --model <clip> --image <file> (--target <t>... | --question <q>) [--dump <steps.json>]
+ *   vision-inspector search --model <clip> --image <file> (--target <t>... | --question <q>) [--answer-model <fuyu>] [--dump <steps.json>]
  *   vision-inspector report --model <dir or hub id> --image <file>... [--text <t>]... [--prompt <p>] --out <report.html>   (report.ts)
  *
  * Without --dump it prints a readable summary (ViT: top-5 labels; CLIP: the zero-shot table of
@@ -27,7 +27,8 @@ import type { CLIPRunner, LabelScore } from '../core/models/clip-runner.js';
 import { softmax } from '../core/models/clip-heatmap.js';
 import type { TokenBatch } from '../core/text/tokenizer.js';
 import { CLIPSearchModel } from '../core/search/clip-search-model.js';
-import { foundTargets, searchTargets, targetsFromQuestion } from '../core/search/answer.js';
+import { searchForQuestion, targetsFromQuestion } from '../core/search/answer.js';
+import { FuyuAnswerer } from '../core/search/fuyu-answerer.js';
 import { describeResult, describeStep } from '../core/search/report.js';
 import { createFuyuRunner, inferFuyu } from './fuyu.js';
 import { REPORT_USAGE, report } from './report.js';
@@ -70,15 +71,19 @@ const USAGE = `Usage:
   current folder), with model_type, size and whether they can be loaded.
 
   vision-inspector search --model <CLIP model> --image <image> (--target <object>... | --question <q>)
+                          [--answer-model <Fuyu model> [--weights fp32|int8|int4]]
                           [--dump <steps.json>] [--min-size <px>] [--max-nodes <n>]
                           [--resolution <px>] [--batch-size <n>] [--threads <n>] [--no-cache]
 
   V* guided visual search with CLIP as the search model (SPEC §6, §7): prints every step
   and the box found per target. --question takes the targets from the question's noun
-  phrases; --dump writes every step (boxes, heatmaps, scores, queue) as JSON. --min-size is
+  phrases (the targets given with --target win). --answer-model (with --question): a Fuyu model
+  first asked which objects the question needs (its list replaces the noun phrases when it
+  names any), then given the found crops (one zoom image) and the question; its prompts and
+  replies are printed. --dump writes every step (boxes, heatmaps, scores, queue) as JSON. --min-size is
   the smallest sub-image side searched (default 224), --resolution the side crops are
   resized to (default the model's image_size), --batch-size crops per model run (default 8).
-  The thresholds are uncalibrated defaults (see src/core/search/clip-search-model.ts).
+  The thresholds were calibrated on synthetic scenes only, not with real CLIP weights (README).
 
 ${REPORT_USAGE}`;
 
@@ -333,6 +338,11 @@ class ProgressLine {
   }
 }
 
+/** Each line of `text` indented, so that prompts stand apart from the log. */
+function indent(text: string): string {
+  return text.split('\n').map((line) => `    | ${line}`).join('\n');
+}
+
 /** `vision-inspector search`: V* search for each target, every step printed. */
 async function search(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -342,6 +352,8 @@ async function search(argv: string[]): Promise<void> {
       image: { type: 'string' },
       target: { type: 'string', multiple: true },
       question: { type: 'string' },
+      'answer-model': { type: 'string' },
+      weights: { type: 'string' },
       dump: { type: 'string' },
       'min-size': { type: 'string' },
       'max-nodes': { type: 'string' },
@@ -362,10 +374,14 @@ async function search(argv: string[]): Promise<void> {
   };
   const targets = values.target ?? (values.question ? targetsFromQuestion(values.question) : []);
   check(targets.length > 0, values.question ? `found no object names in the question; give them with --target.` : 'give what to look for with --target (repeatable) or --question.', undefined, USAGE);
+  check(values['answer-model'] === undefined || values.question !== undefined, '--answer-model answers a --question; give one.', undefined, USAGE);
+  check(values.weights === undefined || values['answer-model'] !== undefined, '--weights is for the --answer-model (Fuyu).', undefined, USAGE);
   if (values.dump) check(fs.existsSync(path.dirname(path.resolve(values.dump))), 'does not exist; --dump writes into an existing folder.', path.dirname(path.resolve(values.dump)));
 
   const loaded = await openModel(await resolveModel(values.model));
   check(loaded.kind === 'clip', `is a ${loaded.kind} model; search needs a CLIP model.`, loaded.checkpoint.dir);
+  const answerModel = values['answer-model'] ? await openModel(await resolveModel(values['answer-model'])) : undefined;
+  check(answerModel === undefined || answerModel.kind === 'fuyu', `is a ${answerModel?.kind} model; --answer-model needs a Fuyu model.`, answerModel?.checkpoint.dir);
   const file = path.resolve(values.image);
   const image = await decodeImage(file);
   const engine = InferenceEngine.create({ threads: positive('threads') });
@@ -373,21 +389,36 @@ async function search(argv: string[]): Promise<void> {
     const runner = new ModelRunner(engine, new GraphCache(values['no-cache'] ? undefined : defaultCacheDir()));
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
-    const model = new CLIPSearchModel(runner.clip(loaded), image, { otherTargets: targets, resolution: positive('resolution'), batchSize: positive('batch-size') });
-    console.log(`${path.basename(file)}: ${image.width}×${image.height}; searching ${targets.map((t) => `"${t}"`).join(', ')} with ${modelDisplayName(loaded.checkpoint.dir)}`);
-    const results = await searchTargets(model, image, targets, {
+    const answerer = answerModel?.kind === 'fuyu' ? new FuyuAnswerer(createFuyuRunner(runner, answerModel, values.weights, defaultQuantizedDir())) : undefined;
+    let model: CLIPSearchModel | undefined;
+    const searchModel = (list: readonly string[]): CLIPSearchModel =>
+      (model = new CLIPSearchModel(runner.clip(loaded), image, { otherTargets: list, resolution: positive('resolution'), batchSize: positive('batch-size') }));
+    console.log(`${path.basename(file)}: ${image.width}×${image.height}; searching with ${modelDisplayName(loaded.checkpoint.dir)}${answerer ? `, answering with ${answerer.name}` : ''}`);
+    const done = await searchForQuestion(values.question ?? '', image, targets, searchModel, answerer, {
+      // Targets given with --target are the user's choice: the answering model is not asked for others.
+      askTargets: values.target === undefined,
       minimumSize: positive('min-size'),
       maxNodes: positive('max-nodes'),
       signal: controller.signal,
+      onPhase: (_phase, message) => console.log(message),
       onStep: (target, step) => {
         if (step.index === 0) console.log(`target "${target}":`);
         for (const line of describeStep(step)) console.log(`  ${line}`);
       },
     });
+    const results = done.results;
     for (const r of results) console.log(describeResult(r));
+    if (done.proposal) {
+      console.log(`${answerer!.name} was asked which objects the question needs:\n${indent(done.proposal.prompt)}\nand replied ${JSON.stringify(done.proposal.text)}: ` +
+        (done.targetsFrom === 'model' ? `searched its targets ${done.targets.map((t) => `"${t}"`).join(', ')}` : `no usable target, searched the question's noun phrases`));
+    }
+    if (done.answer) {
+      console.log(`${answerer!.name} got the ${done.answer.imageBox.width}×${done.answer.imageBox.height} region at ${done.answer.imageBox.x},${done.answer.imageBox.y} and:\n${indent(done.answer.prompt)}`);
+      console.log(`answer: ${done.answer.text}`);
+    }
     if (values.dump) {
       const out = path.resolve(values.dump);
-      const dump = { image: file, model: loaded.checkpoint.dir, targets, found: foundTargets(results), stats: model.stats, results };
+      const dump = { image: file, model: loaded.checkpoint.dir, targets: done.targets, targetsFrom: done.targetsFrom, proposal: done.proposal, found: done.found, zoom: done.zoom, answer: done.answer, stats: model!.stats, results };
       await fs.promises.writeFile(out, JSON.stringify(dump, null, 1));
       console.log(`wrote ${results.reduce((n, r) => n + r.steps.length, 0)} steps to ${out}`);
     }

@@ -99,6 +99,20 @@ export class ModelSelection implements vscode.Disposable {
     }
   }
 
+  /**
+   * The Fuyu model that answers V* questions (SPEC §7.4): the one picked for Fuyu, else the first
+   * loadable Fuyu folder in `visionInspector.model` / `visionInspector.models`; undefined if none.
+   */
+  async answeringModel(): Promise<ActiveModel | undefined> {
+    const picked = this.peek('fuyu');
+    if (picked) return picked;
+    for (const configured of configuredModelPaths().usable) {
+      const model = await describeModelFolder(configured.path, 'settings');
+      if (model?.kind === 'fuyu' && !model.problem) return { path: model.path, source: 'settings' };
+    }
+    return undefined;
+  }
+
   async remember(kind: ModelKind, folder: string): Promise<void> {
     await this.state.update(STATE_KEY(kind), folder);
     this.changed.fire(kind);

@@ -1,12 +1,15 @@
 /**
  * <vi-search-view>: V* guided search with CLIP. The host runs the search (progress, Cancel) and
  * sends the recorded steps; this replays them: a timeline with play/step controls, the current
- * box, its sub-boxes coloured by score, the heatmap it used, the queue, and the final crops.
+ * box, its sub-boxes coloured by score, the heatmap it used, the queue, and the final crops of
+ * every target side by side with the answer (Fuyu's, when a Fuyu model answers the question;
+ * otherwise the crops' CLIP scores are the answer).
  */
 import { LitElement, html, nothing } from 'lit';
 import { colormapTable } from '../../src/shared/colormap.js';
 import { searchCard } from '../../src/shared/method-cards.js';
-import type { CLIPInspection, InspectorToHostMessage, HostToInspectorMessage, ReplayBox, ReplayHeatmap, ReplayStep, SearchReplay } from '../../src/shared/protocol.js';
+import { targetsFromQuestion } from '../../src/core/search/answer.js';
+import type { CLIPInspection, InspectorToHostMessage, HostToInspectorMessage, ReplayBox, ReplayHeatmap, ReplayStep, SearchAnswer, SearchReplay } from '../../src/shared/protocol.js';
 import { parseLabels, relativeScores, scaleBox } from '../../src/shared/view-helpers.js';
 import { fitCanvas, fitSize, sizeStages } from '../common/heatmap.js';
 import { renderMethodCard } from '../common/method-card.js';
@@ -36,13 +39,17 @@ export class SearchView extends LitElement {
   declare running: number | undefined;
   declare progress: string;
   declare error: string;
-  declare searches: { resultId: string; list: SearchReplay[] } | undefined;
+  declare searches: { resultId: string; list: SearchReplay[]; answer: SearchAnswer | null } | undefined;
   declare current: number;
   declare stepIndex: number;
   declare playing: boolean;
   declare stats: string;
 
   private targetsText = 'cat';
+  private questionText = '';
+  /** Set once the user edits the targets: the question then no longer rewrites them. */
+  private targetsEdited = false;
+  private askTargets = true;
   private nextSearchId = 1;
   private timer: ReturnType<typeof setInterval> | undefined;
   private image: HTMLImageElement | undefined;
@@ -76,7 +83,7 @@ export class SearchView extends LitElement {
     } else if (message.type === 'searchDone') {
       this.running = undefined;
       this.progress = '';
-      this.searches = { resultId: this.inspection.resultId, list: message.searches };
+      this.searches = { resultId: this.inspection.resultId, list: message.searches, answer: message.answer };
       this.current = 0;
       this.stepIndex = 0;
       this.stats = `${message.stats.crops} crops in ${message.stats.runs} vision runs, ${(message.stats.ms / 1000).toFixed(1)} s`;
@@ -97,7 +104,18 @@ export class SearchView extends LitElement {
     this.error = '';
     this.running = this.nextSearchId++;
     this.progress = 'Starting…';
-    api.postMessage({ type: 'startSearch', searchId: this.running, resultId: this.inspection.resultId, targets });
+    const question = this.questionText.trim();
+    api.postMessage({ type: 'startSearch', searchId: this.running, resultId: this.inspection.resultId, targets, ...(question ? { question, askTargets: this.askTargets } : {}) });
+  }
+
+  /** The question's noun phrases become the (editable) target list until the user edits it. */
+  private setQuestion(question: string): void {
+    this.questionText = question;
+    if (!this.targetsEdited) {
+      const targets = targetsFromQuestion(question).slice(0, 8);
+      if (targets.length > 0) this.targetsText = targets.join(', ');
+    }
+    this.requestUpdate();
   }
 
   private cancel(): void {
@@ -190,8 +208,8 @@ export class SearchView extends LitElement {
       this.image.src = this.imageUrl;
     }
     await this.image.decode().catch(() => undefined);
-    this.querySelectorAll<HTMLCanvasElement>('canvas.crop').forEach((canvas, i) => {
-      const d = search.instances[i];
+    this.querySelectorAll<HTMLCanvasElement>('canvas.crop').forEach((canvas) => {
+      const d = this.searches?.list[Number(canvas.dataset.search)]?.instances[Number(canvas.dataset.instance)];
       if (!d || !this.image) return;
       const { width, height } = fitSize(d.box.width, d.box.height, 160, 160);
       const ctx = fitCanvas(canvas, width, height);
@@ -220,8 +238,18 @@ export class SearchView extends LitElement {
     const search = this.search;
     const steps = search?.steps.length ?? 0;
     return html`<div class="controls">
+        <label>Question <span class="muted">(optional; a Fuyu model, if selected, answers it)</span>
+          <input id="search-question" class="text-input wide" .value=${this.questionText} placeholder="What is the colour of the cat's collar?"
+            @input=${(e: Event) => this.setQuestion((e.target as HTMLInputElement).value)}
+            @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.running === undefined && this.start()} />
+        </label>
+        ${this.questionText.trim()
+          ? html`<vscode-checkbox id="search-ask-targets" .checked=${this.askTargets} @change=${(e: Event) => (this.askTargets = (e.target as HTMLInputElement).checked)}>Ask Fuyu for the targets (the list is the fallback)</vscode-checkbox>`
+          : nothing}
+      </div>
+      <div class="controls">
         <label>Targets <span class="muted">(comma-separated)</span>
-          <input id="search-targets" class="text-input wide" .value=${this.targetsText} @input=${(e: Event) => (this.targetsText = (e.target as HTMLInputElement).value)}
+          <input id="search-targets" class="text-input wide" .value=${this.targetsText} @input=${(e: Event) => { this.targetsText = (e.target as HTMLInputElement).value; this.targetsEdited = true; }}
             @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.running === undefined && this.start()} />
         </label>
         <vscode-button id="search-run" icon="search" ?disabled=${this.running !== undefined || !this.inspection.hasText} @click=${() => this.start()}>Search</vscode-button>
@@ -256,13 +284,34 @@ export class SearchView extends LitElement {
         </section>
         <aside class="side">
           ${search ? this.renderStep(search.steps[this.stepIndex]) : html`<p class="muted">Type one or more objects and press Search. The steps can then be replayed.</p>`}
-          ${search
-            ? html`<h3>Result crops</h3>
-                ${search.instances.length === 0 ? html`<p class="muted" id="no-crops">No crop reached the confidence thresholds.</p>` : nothing}
-                <div class="crops" id="search-crops">${search.instances.map((d) => html`<figure><canvas class="crop"></canvas><figcaption>${d.box.width}×${d.box.height} · score ${d.score.toFixed(3)}</figcaption></figure>`)}</div>`
-            : nothing}
         </aside>
-      </div>`;
+      </div>
+      ${search ? this.renderFinal(this.searches!.list, this.searches!.answer) : nothing}`;
+  }
+
+  /** Every target's final crops side by side (cut from the image, with their CLIP scores), then the answer. */
+  private renderFinal(list: SearchReplay[], answer: SearchAnswer | null) {
+    const exchange = (title: string, e: { prompt: string; imageBox: ReplayBox; text: string }, id: string) =>
+      html`<details class="exchange" id=${id}><summary>${title}</summary>
+        <p class="muted">On the ${e.imageBox.width}×${e.imageBox.height} px region at ${e.imageBox.x}, ${e.imageBox.y}. Prompt:</p><pre>${e.prompt}</pre>
+        <p class="muted">Reply:</p><pre>${e.text || '(empty)'}</pre></details>`;
+    return html`<section class="final" id="search-final">
+      <h3>Final crops${answer ? html` <span class="muted">for “${answer.question}”</span>` : nothing}</h3>
+      <div class="crops" id="search-crops">
+        ${list.map((s, i) => s.instances.length === 0
+          ? html`<figure class="missing"><div class="no-crop">not found</div><figcaption><strong>${s.target}</strong><br />${s.detection ? `best score ${s.detection.score.toFixed(3)}, below the thresholds` : 'no detection'}</figcaption></figure>`
+          : s.instances.map((d, k) => html`<figure><canvas class="crop" data-search=${String(i)} data-instance=${String(k)}></canvas>
+              <figcaption><strong>${s.target}</strong>${s.instances.length > 1 ? ` (${k + 1})` : ''} · ${s.status}<br />CLIP score ${d.score.toFixed(3)} · ${d.box.width}×${d.box.height} at ${d.box.x}, ${d.box.y}</figcaption></figure>`))}
+      </div>
+      <div class="answer" id="search-answer">
+        ${answer?.answer
+          ? html`<p><strong>${answer.model} answers:</strong> <span id="search-answer-text">${answer.answer.text || '(an empty reply)'}</span></p>`
+          : html`<p><strong>Answer (CLIP scores):</strong> <span id="search-answer-text">${list.map((s) => `${s.target}: ${s.detection && s.status !== 'not-found' ? `${s.status} (score ${s.detection.score.toFixed(3)})` : 'not found'}`).join(' · ')}</span></p>`}
+        ${answer ? html`<p class="muted" id="search-answer-note">${answer.note}</p>` : nothing}
+        ${answer?.proposal ? exchange(`Which objects? ${answer.model} named: ${answer.proposal.targets.length > 0 ? answer.proposal.targets.join(', ') : 'nothing usable'}`, answer.proposal, 'search-proposal') : nothing}
+        ${answer?.answer ? exchange(`What ${answer.model} was asked`, answer.answer, 'search-answer-prompt') : nothing}
+      </div>
+    </section>`;
   }
 }
 

@@ -104,7 +104,82 @@ export function zoomBox(found: readonly FoundTarget[], image: ImageSize, grow = 
   return growBox({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, { x: 0, y: 0, width: image.width, height: image.height }, grow, minSide);
 }
 
+/** One request to an answering model, as sent and answered (shown in the replay and printed by the CLI). */
+export interface ModelExchange {
+  /** The prompt exactly as the model got it. */
+  prompt: string;
+  /** The part of the image the model saw, in image pixels (the whole image, or the zoom box). */
+  imageBox: Box;
+  /** The model's text (generated answer, trimmed). */
+  text: string;
+}
+
+/** V*'s "which objects does the question need?" (SPEC §6.2 step 2), asked of the answering model. */
+export interface TargetProposal extends ModelExchange {
+  /** The objects parsed from `text`; empty when the text names none usable (the caller falls back). */
+  targets: string[];
+}
+
 /** The seam for an answering model (Fuyu, SPEC §7.4 (F)); the search side never depends on one. */
 export interface VisualAnswerer {
-  answer(request: { question: string; image: RgbImage; found: readonly FoundTarget[]; zoom: Box | null }, signal?: AbortSignal): Promise<string>;
+  /** Shown as "answered by …". */
+  readonly name: string;
+  /** The targets the question needs, in the model's words; optional (a model may only answer). */
+  proposeTargets?(request: { question: string; image: RgbImage }, signal?: AbortSignal): Promise<TargetProposal>;
+  /** The answer, given what the searches found (SPEC §7.4 feedback: the zoom image). */
+  answer(request: { question: string; image: RgbImage; found: readonly FoundTarget[]; zoom: Box | null }, signal?: AbortSignal): Promise<ModelExchange>;
+}
+
+export interface QuestionSearch {
+  question: string;
+  /** The targets searched, and where they came from: the answering model, or the (editable) list. */
+  targets: string[];
+  targetsFrom: 'model' | 'list';
+  /** The answering model's target proposal, when it was asked (also when it named none and the list was used). */
+  proposal: TargetProposal | null;
+  results: SearchResult[];
+  found: FoundTarget[];
+  zoom: Box | null;
+  /** Null without an answering model. */
+  answer: ModelExchange | null;
+}
+
+export interface QuestionSearchOptions extends SearchTargetsOptions {
+  /** Ask the answerer for the targets first (default true when it can be asked). */
+  askTargets?: boolean;
+  /** Before each model request: "asking for the targets", "answering". */
+  onPhase?: (phase: 'targets' | 'answer', message: string) => void;
+}
+
+/**
+ * SPEC §6.2 with a §7.4 answerer: the targets come from the answering model when it names any
+ * (else from `listTargets`, the user's editable list, e.g. targetsFromQuestion), one search per
+ * target with a search model made for that target list (the other targets are its negatives),
+ * then the answerer gets the question and what was found. Without an answerer: the searches only.
+ */
+export async function searchForQuestion(
+  question: string,
+  image: RgbImage,
+  listTargets: readonly string[],
+  searchModel: (targets: readonly string[]) => SearchModel,
+  answerer: VisualAnswerer | undefined,
+  options: QuestionSearchOptions = {},
+): Promise<QuestionSearch> {
+  const { askTargets = true, onPhase, ...searchOptions } = options;
+  let proposal: TargetProposal | null = null;
+  if (answerer?.proposeTargets && askTargets && question.trim()) {
+    onPhase?.('targets', `Asking ${answerer.name} which objects the question needs…`);
+    proposal = await answerer.proposeTargets({ question, image }, options.signal);
+  }
+  const fromModel = proposal !== null && proposal.targets.length > 0;
+  const targets = fromModel ? proposal!.targets : [...listTargets];
+  const results = await searchTargets(searchModel(targets), image, targets, searchOptions);
+  const found = foundTargets(results);
+  const zoom = zoomBox(found, image);
+  let answer: ModelExchange | null = null;
+  if (answerer && question.trim()) {
+    onPhase?.('answer', `${answerer.name} answers on ${zoom ? 'the found crops' : 'the whole image (nothing found)'}…`);
+    answer = await answerer.answer({ question, image, found, zoom }, options.signal);
+  }
+  return { question, targets, targetsFrom: fromModel ? 'model' : 'list', proposal, results, found, zoom, answer };
 }

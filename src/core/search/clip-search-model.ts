@@ -13,13 +13,12 @@
  * Crops go through the vision tower in batches (`batchSize` per run); the embeddings of a crop
  * are kept, so a child scored for a context cue costs nothing when it is later visited.
  *
- * THRESHOLDS. The defaults are SPEC §7's initial guesses (cue τ0 0.85, δ 0.9, τmin 0.6;
- * CONF_HIGH 0.5, CONF_LOW 0.3; the negative prompts), all marked [U] there. They have NOT been
- * calibrated on real CLIP weights: none are available offline. What was checked is mechanical:
- * on synthetic scenes (a small photo crop pasted into a large photo at a known box) the search
- * runs end to end with the tiny golden CLIP (random-ish weights, so no accuracy). Calibrating for
- * real means SPEC §7.8: V*Bench (or pasted-object scenes) with openai/clip-vit-base-patch16,
- * grid-searching these options for IoU > 0.5 success. Every constant is therefore an option.
+ * THRESHOLDS. The cue thresholds and negative prompts are SPEC §7's initial guesses [U];
+ * CONF_HIGH/CONF_LOW (0.7/0.5, DEFAULT_SEARCH_OPTIONS in vstar.ts) come from a sweep on synthetic
+ * scenes with a seeded stand-in for CLIP's scores (synthetic-scene.ts, bench/vstar-calibrate.ts),
+ * because no trained CLIP weights are available offline. Calibrating for real means SPEC §7.8:
+ * V*Bench (or pasted-object scenes) with openai/clip-vit-base-patch16, grid-searching these
+ * options for IoU > 0.5 success. Every constant is therefore an option.
  */
 import { check } from '../errors.js';
 import type { TensorData } from '../engine/client.js';
@@ -164,6 +163,14 @@ export function regionCropBox(map: Heatmap, cells: readonly number[], node: Box,
   return growBox({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, node, grow, minSide);
 }
 
+/** The piecewise-constant density over `node` that gives child k (a split of the node, splitBox) the mass `shares[k]`. */
+export function childShareHeatmap(node: Box, children: readonly Box[], shares: readonly number[]): Heatmap {
+  const xs = [...new Set(children.map((c) => c.x)), node.x + node.width].sort((a, b) => a - b);
+  const ys = [...new Set(children.map((c) => c.y)), node.y + node.height].sort((a, b) => a - b);
+  check(xs.length - 1 >= 1 && (xs.length - 1) * (ys.length - 1) === children.length, 'context cue: the children do not form a grid.');
+  return { rows: ys.length - 1, cols: xs.length - 1, xs, ys, values: children.map((c, k) => shares[k]! / (c.width * c.height)) };
+}
+
 const boxKey = (b: Box): string => `${b.x},${b.y},${b.width},${b.height}`;
 
 export class CLIPSearchModel implements SearchModel {
@@ -294,11 +301,7 @@ export class CLIPSearchModel implements SearchModel {
     const [texts, scale] = await Promise.all([this.textEmbeddings(target, signal), this.runner.logitScale()]);
     const crops = await this.embedCrops(children, signal);
     const q = softmax(crops.map((c) => clipLogit(c.imageEmbeds, texts[0]!, scale)));
-    const xs = [...new Set(children.map((c) => c.x)), node.box.x + node.box.width].sort((a, b) => a - b);
-    const ys = [...new Set(children.map((c) => c.y)), node.box.y + node.box.height].sort((a, b) => a - b);
-    check(xs.length - 1 >= 1 && (xs.length - 1) * (ys.length - 1) === children.length, 'context cue: the children do not form a grid.');
-    const values = children.map((c, k) => q[k]! / (c.width * c.height));
-    return { heatmap: { rows: ys.length - 1, cols: xs.length - 1, xs, ys, values }, childScores: q };
+    return { heatmap: childShareHeatmap(node.box, children, q), childScores: q };
   }
 
   private remember(key: string, value: CropEmbedding): void {

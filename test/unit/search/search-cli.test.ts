@@ -60,4 +60,25 @@ describe('vision-inspector search (CLI)', () => {
     assert.equal(none.code, 1);
     assert.match(none.stderr, /--target/);
   });
+
+  it('--answer-model: Fuyu is asked for the targets, then answers on the found crops (tiny Fuyu: the wiring only)', async () => {
+    const out = path.join(tmp, 'answer.json');
+    const question = 'What colour is the rocket?';
+    const r = await cli('search', '--model', MODEL, '--image', ROCKET, '--question', question, '--answer-model', path.join(GOLDEN, 'fuyu-tiny'), '--min-size', '100', '--max-nodes', '3', '--dump', out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /fuyu-tiny was asked which objects the question needs/);
+    assert.match(r.stdout, /\nanswer: /);
+    const dump = JSON.parse(fs.readFileSync(out, 'utf8')) as { targets: string[]; targetsFrom: string; proposal: { targets: string[] }; answer: { prompt: string; imageBox: object } };
+    assert.deepEqual(dump.targets, dump.targetsFrom === 'model' ? dump.proposal.targets : ['rocket']);
+    assert.ok(dump.answer.prompt.endsWith(`${question}\n`));
+  });
+
+  it('--answer-model needs a --question and a Fuyu model', async () => {
+    const noQuestion = await cli('search', '--model', MODEL, '--image', ROCKET, '--target', 'rocket', '--answer-model', path.join(GOLDEN, 'fuyu-tiny'));
+    assert.equal(noQuestion.code, 1);
+    assert.match(noQuestion.stderr, /--answer-model answers a --question/);
+    const notFuyu = await cli('search', '--model', MODEL, '--image', ROCKET, '--question', 'Where is the rocket?', '--answer-model', MODEL);
+    assert.equal(notFuyu.code, 1);
+    assert.match(notFuyu.stderr, /clip-tiny: is a clip model; --answer-model needs a Fuyu model/);
+  });
 });
