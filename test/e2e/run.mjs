@@ -643,6 +643,9 @@ try {
   });
 
   await step('V* search tab: a search on a photo replays step by step', async () => {
+    // The tiny Fuyu in visionInspector.models answers the next step's question. Written here so
+    // that VS Code has reloaded the settings by then (this step's search takes seconds).
+    writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'visionInspector.model': 'models/clip-demo', 'visionInspector.models': ['models/fuyu-demo'], 'visionInspector.threads': 1 }));
     await clipFrame.locator('#tab-search').click();
     await clipFrame.locator('#search-targets').fill('cat');
     await clipFrame.locator('#search-run').click();
@@ -666,8 +669,7 @@ try {
   });
 
   await step('V* search tab: a question → Fuyu names the targets, the final crops sit beside its answer', async () => {
-    // The tiny Fuyu in visionInspector.models answers V* questions (random weights: the wiring, not the answer).
-    writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'visionInspector.model': 'models/clip-demo', 'visionInspector.models': ['models/fuyu-demo'], 'visionInspector.threads': 1 }));
+    // The tiny Fuyu (random weights: the wiring is checked, not the answer).
     await clipFrame.locator('#search-question').fill('What colour is the cat?');
     if ((await clipFrame.locator('#search-targets').inputValue()) !== 'cat') throw new Error('the question did not fill the target list with its noun phrase');
     await clipFrame.locator('#search-ask-targets').waitFor({ timeout: WAIT });

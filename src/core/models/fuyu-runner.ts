@@ -10,7 +10,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { check } from '../errors.js';
-import type { InferenceEngine, RowStateUse, TensorData } from '../engine/client.js';
+import type { InferenceEngine, TensorData } from '../engine/client.js';
 import { CONFIG_FILE, type Checkpoint } from '../io/checkpoint.js';
 import { graphKey, type GraphCache } from '../onnx/cache.js';
 import { decodeFuyuAnswer, encodeFuyuPrompt } from '../text/fuyu-locations.js';
@@ -204,6 +204,8 @@ export interface FuyuRunnerOptions {
   quantizedCacheDir?: string;
   /** Progress of the one-time conversion to int8/int4. */
   onQuantizeProgress?: (progress: QuantizeProgress) => void;
+  /** Rows per run of the compact prefill (default PREFILL_CHUNK_ROWS). */
+  prefillChunkRows?: number;
 }
 
 /** One loaded Fuyu in one engine; created by ModelRunner.fuyu(). */
@@ -305,33 +307,55 @@ export class FuyuRunner {
     return this.prefill(prompt, prompt.layout.inputIds, options.fetches, options.signal);
   }
 
-  /** The prompt's pass; with `cache`, its keys and values are appended to that row state (and the compact graph's past comes from it). */
-  private async prefill(prompt: FuyuPrompt, ids: readonly number[], fetches: readonly string[] | undefined, signal?: AbortSignal, cache?: RowStateUse): Promise<Record<string, TensorData>> {
-    const all = this.model.outputNames('prefill', this.detail);
+  /**
+   * The prompt's pass. `full` graphs run it at once (appending its keys and values to `cache`,
+   * a row state, when given). The compact graph runs it in chunks of PREFILL_CHUNK_ROWS rows
+   * through a row state (`cache`, or one of its own), so the activations, and the cache rows each
+   * run returns, are bounded whatever the image size; its outputs are joined across chunks.
+   */
+  private async prefill(prompt: FuyuPrompt, ids: readonly number[], fetches: readonly string[] | undefined, signal?: AbortSignal, cache?: string): Promise<Record<string, TensorData>> {
+    const compact = this.detail === 'compact';
+    const all = this.model.outputNames('prefill', this.detail).filter((name) => !(compact && isCacheOutput(name)));
     const wanted = fetches ? [...fetches] : all;
-    for (const name of wanted) check(all.includes(name), `unknown output "${name}"; this Fuyu graph has ${all.slice(0, 8).join(', ')}, ….`);
+    for (const name of wanted) {
+      check(all.includes(name), compact && isCacheOutput(name)
+        ? `the compact graph's keys and values ("${name}") stay in the engine; they are not returned.`
+        : `unknown output "${name}"; this Fuyu graph has ${all.slice(0, 8).join(', ')}, ….`);
+    }
     const key = await this.prepareGraph('prefill', this.detail, signal);
+    if (!compact) {
+      const state = cache ? { key: cache, rows: ids.length } : undefined;
+      return this.engine.run(key, await this.stepFeeds(prompt, ids, 0, ids.length), wanted, signal, { state });
+    }
+    const own = cache ? undefined : await this.createCache(ids.length);
+    try {
+      const chunks: Record<string, TensorData>[] = [];
+      const chunkRows = this.options.prefillChunkRows ?? PREFILL_CHUNK_ROWS;
+      for (let start = 0; start < ids.length; start += chunkRows) {
+        const end = Math.min(ids.length, start + chunkRows);
+        const state = { key: cache ?? own!.key, rows: end - start };
+        chunks.push(await this.engine.run(key, await this.stepFeeds(prompt, ids, start, end), wanted, signal, { state }));
+      }
+      return joinChunks(chunks, wanted);
+    } finally {
+      await own?.dispose();
+    }
+  }
+
+  /** Inputs of the prefill graphs for rows [start, end) of `ids`: their tokens and the patches placed in them. */
+  private async stepFeeds(prompt: FuyuPrompt, ids: readonly number[], start: number, end: number): Promise<Record<string, TensorData>> {
     const { layout, imagePatches } = prompt;
-    const feeds: Record<string, TensorData> = {
-      ...(await this.tokenEmbeddings(ids)),
-      ...(this.detail === 'compact' && !cache ? this.emptyCache() : {}),
-      [FUYU_IO.inputIds]: int64(ids),
-      [FUYU_IO.imagePatches]: { type: 'float32', dims: [layout.patchPositions.length, this.model.patchLength], data: imagePatches },
+    const length = this.model.patchLength;
+    const first = countBelow(layout.patchPositions, start);
+    const last = countBelow(layout.patchPositions, end);
+    const rows = ids.slice(start, end);
+    return {
+      ...(await this.tokenEmbeddings(rows)),
+      [FUYU_IO.inputIds]: int64(rows),
+      [FUYU_IO.imagePatches]: { type: 'float32', dims: [last - first, length], data: imagePatches.subarray(first * length, last * length) },
       [FUYU_IO.imagePositions]: int64(layout.patchPositions),
       [FUYU_IO.textStart]: int64([layout.textStart]),
     };
-    return this.engine.run(key, feeds, wanted, signal, { state: cache });
-  }
-
-  /** `past.*` of no positions, [0, D]: the compact graph's prefill starts from an empty cache. */
-  private emptyCache(): Record<string, TensorData> {
-    const feeds: Record<string, TensorData> = {};
-    const dims = [0, this.model.config.hidden_size];
-    for (let i = 0; i < this.model.config.num_hidden_layers; i++) {
-      feeds[FUYU_IO.pastKey(i)] = { type: 'float32', dims, data: new Float32Array(0) };
-      feeds[FUYU_IO.pastValue(i)] = { type: 'float32', dims, data: new Float32Array(0) };
-    }
-    return feeds;
   }
 
   /** Quantised graphs take the embedding rows of `ids` as an input (read from the checkpoint, exact); fp32 graphs look them up themselves. */
@@ -382,7 +406,7 @@ export class FuyuRunner {
     const L = this.model.config.num_hidden_layers;
     const attentionNames = Array.from({ length: L }, (_, i) => [FUYU_IO.imageAttentions(i), FUYU_IO.imageAttentionsMean(i)]).flat();
     const extra = options.prefillFetches ?? [];
-    const prefill = await this.prefill(prompt, prompt.layout.inputIds, prefillFetches, signal, cacheKey ? { key: cacheKey, rows: prompt.layout.inputIds.length } : undefined);
+    const prefill = await this.prefill(prompt, prompt.layout.inputIds, prefillFetches, signal, cacheKey);
     let logits = prefill[FUYU_IO.nextTokenLogits]!.data as Float32Array;
     const returned: Record<string, TensorData> = {};
     for (const name of extra) returned[name] = prefill[name]!;
@@ -451,6 +475,59 @@ export class FuyuRunner {
       generatedImageAttentionsMean: stepAttentionsMean.map(concat),
     };
   }
+}
+
+/**
+ * Rows per run of the compact prefill. Each run holds its activations (the MLP's [rows, 16384]
+ * for Fuyu-8B) and returns its rows of the cache; smaller chunks mean lower peaks, more runs (each
+ * reads every weight once). Measured on Fuyu-8B's dimensions: see bench/fuyu8b.ts.
+ */
+const PREFILL_CHUNK_ROWS = 128;
+
+function isCacheOutput(name: string): boolean {
+  return name.startsWith('present.');
+}
+
+/** How many of the ascending `values` are below `limit`. */
+function countBelow(values: readonly number[], limit: number): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (values[mid]! < limit) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The outputs of a chunked prefill as one run's: the last chunk's next-token logits; the text rows'
+ * image attentions ([H, rows, P] and their mean [rows, P]) concatenated over the chunks' rows.
+ */
+function joinChunks(chunks: readonly Record<string, TensorData>[], names: readonly string[]): Record<string, TensorData> {
+  const out: Record<string, TensorData> = {};
+  for (const name of names) {
+    const parts = chunks.map((c) => c[name]!);
+    const last = parts[parts.length - 1]!;
+    if (name === FUYU_IO.nextTokenLogits || parts.length === 1) {
+      out[name] = last;
+      continue;
+    }
+    // Rows are axis 1 of [H, rows, P], axis 0 of [rows, P].
+    const axis = last.dims.length - 2;
+    const outer = last.dims.slice(0, axis).reduce((a, b) => a * b, 1);
+    const inner = last.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const rows = parts.reduce((n, p) => n + p.dims[axis]!, 0);
+    const data = new Float32Array(outer * rows * inner);
+    let offset = 0;
+    for (const part of parts) {
+      const partRows = part.dims[axis]!;
+      for (let o = 0; o < outer; o++) data.set((part.data as Float32Array).subarray(o * partRows * inner, (o + 1) * partRows * inner), (o * rows + offset) * inner);
+      offset += partRows;
+    }
+    out[name] = { type: 'float32', dims: [...last.dims.slice(0, axis), rows, ...last.dims.slice(axis + 1)], data };
+  }
+  return out;
 }
 
 /** Numbers the KV caches of this process's generations (row-state keys are per engine, engines may be shared). */

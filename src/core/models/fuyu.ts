@@ -367,10 +367,11 @@ export class Fuyu {
    * The ONNX graph of one variant; every dimension is symbolic, so one session serves every
    * image size and prompt. Inputs: `input_ids` int64 [T], `image_positions` int64 [P]; prefill
    * also `image_patches` float [P, patchLength] and `text_start` int64 [1]; decode also
-   * `past.{i}.key|value` [past, D]. The compact prefill takes all of them and is the decode step
-   * as well: `past` [0, D] and every patch for the prompt, then the cache and `image_patches`
-   * [0, patchLength] for each new token (`image_positions` and `text_start` stay the prompt's:
-   * patches are written at image_positions − past, text rows start at max(text_start − past, 0)).
+   * `past.{i}.key|value` [past, D]. The compact prefill takes all of them and is any step: the
+   * prompt in chunks of rows [past, past + T), then one new token at a time. `image_positions` and
+   * `text_start` stay the prompt's; `image_patches` are the patches whose positions fall in the
+   * step's rows (none when decoding), written at image_positions − past; text rows start at
+   * max(text_start − past, 0).
    * Outputs (see FUYU_IO): `next_token_logits` [1, V],
    * `present.{i}.key|value` [T, D] (this step's rows of the cache, which the caller keeps),
    * `image_attentions.{i}` [H, text rows, P] and its head mean; `full` adds `logits` [T, V], `hidden_states.{i}` [T, D], `attentions.{i}` [H, T, past + T].
@@ -422,11 +423,11 @@ export class Fuyu {
       const tokens = quantized
         ? g.input(FUYU_IO.tokenEmbeddings, OnnxDataType.FLOAT, [T, D])
         : g.op('Gather', [g.weight(this.lm.get('embed_tokens.weight')), inputIds], { axis: 0 }); // [T, D]
-      // The first `patches` image positions, relative to this step's rows: all of them in a
-      // prefill (past 0), none in a decoding step (image_patches [0, patchLength]).
-      const axis0 = g.ints('axis0', [0]);
-      const given = g.op('Slice', [g.op('Shape', [patches]), g.ints('start', [0]), g.ints('end1', [1]), axis0]); // [1]
-      const rows = g.op('Sub', [g.op('Slice', [imagePositions, g.ints('start', [0]), given, axis0]), pastLength]); // [patches]
+      // This step's patches are those whose positions fall in its rows [past, past + T): all of
+      // them in a whole prefill, some in a prefill chunk, none in a decoding step.
+      const relative = g.op('Sub', [imagePositions, pastLength]); // [P]
+      const inStep = g.op('And', [g.op('GreaterOrEqual', [relative, scalarZero]), g.op('Less', [relative, count])]); // [P] bool
+      const rows = g.op('Compress', [relative, inStep], { axis: 0 }); // [patches]
       h = this.embeddings(g, w, tokens, patches, rows);
       // Text rows of this step: from text_start − past on (all rows when decoding).
       textRows = g.op('Max', [g.op('Sub', [textStart, pastLength]), g.ints('zero', [0])]); // [1]
@@ -448,12 +449,17 @@ export class Fuyu {
     const queryPositions = g.op('Range', [pastLength, g.op('Add', [pastLength, count]), one]); // [T] int64
     const keyPositions = g.op('Range', [scalarZero, g.op('Add', [pastLength, count]), one]); // [past + T]
     const mask = this.causalMask(g, queryPositions, keyPositions); // [T, past + T]
+    // The image keys the text rows attend to. A prefill chunk before the text has no text rows but
+    // may not hold every patch's key yet: clamped, its (empty) gather stays in bounds; a step
+    // with text rows holds every patch, which all come before the text.
+    const lastKey = g.op('Sub', [g.op('Add', [pastLength, count]), one]); // scalar
+    const imageKeys = g.op('Min', [imagePositions, lastKey]); // [P]
     const rotary = this.rotaryTables(g, queryPositions); // cos, sin: [T, 1, rotaryDims]
 
     for (let i = 0; i < L; i++) {
       h = g.scoped(`layer.${i}`, () => {
         const headGroups = kind === 'prefill' && !full ? attentionHeadGroups(H) : undefined;
-        const out = this.decoderLayer(g, w, h, i, { mask, rotary, past: past[i], imagePositions, textRows, full, headGroups });
+        const out = this.decoderLayer(g, w, h, i, { mask, rotary, past: past[i], imagePositions: imageKeys, textRows, full, headGroups });
         g.output(out.presentKey, OnnxDataType.FLOAT, [T, D]);
         g.output(out.presentValue, OnnxDataType.FLOAT, [T, D]);
         g.output(out.imageAttentions, OnnxDataType.FLOAT, [H, 'text_rows', 'P']);

@@ -226,6 +226,25 @@ describe('Fuyu', () => {
       const b = await fuyu.forward(short, { fetches });
       for (const name of fetches) expectClose(name.replace('image_', ''), f32(a[name]!), f32(b[name]!));
     });
+
+    it('a prefill in chunks of rows (some holding patches, some splitting the text rows) gives what one pass gives', async () => {
+      const fetches = [FUYU_IO.nextTokenLogits, FUYU_IO.imageAttentions(1), FUYU_IO.imageAttentionsMean(0)];
+      const whole = await fuyu.forward(prompt, { fetches });
+      // 56 rows: image rows 0–44 (5 patch rows of 8 + newline), text rows 45–55.
+      assert.equal(prompt.layout.textStart, 45);
+      for (const chunkRows of [7, 50]) {
+        const chunked = new FuyuRunner(engine, new GraphCache(undefined), fuyu.loaded, { detail: 'compact', prefillChunkRows: chunkRows });
+        const out = await chunked.forward(prompt, { fetches });
+        for (const name of fetches) {
+          assert.deepEqual(out[name]!.dims, whole[name]!.dims, `${name}, chunks of ${chunkRows}`);
+          expectClose(`${name} (chunks of ${chunkRows})`.replace('image_', ''), f32(out[name]!), f32(whole[name]!));
+        }
+        const gen = await chunked.generate(prompt, { maxNewTokens: 8 });
+        assert.deepEqual(gen.newTokenIds, asNumbers(expected.get('generated_new_token_ids')!), `tokens, chunks of ${chunkRows}`);
+      }
+      const compact = new FuyuRunner(engine, new GraphCache(undefined), fuyu.loaded, { detail: 'compact' });
+      await assert.rejects(compact.forward(prompt, { fetches: [FUYU_IO.presentKey(0)] }), /keys and values \("present.0.key"\) stay in the engine/);
+    });
   });
 
   describe('compact: one session for prefill and decoding', () => {
