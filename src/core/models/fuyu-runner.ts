@@ -48,7 +48,7 @@ export interface MemoryEstimate {
   weightBytes: number;
   /** Keys and values of `tokens` positions, float32. */
   kvCacheBytes: number;
-  /** The largest activations of a compact prefill (MLP, one head group's scores). */
+  /** The largest activations of a compact prefill chunk (MLP, one head group's scores). */
   activationBytes: number;
   totalBytes: number;
 }
@@ -74,7 +74,9 @@ export function estimateFuyuMemory(model: Fuyu, weights: WeightPrecision, tokens
     weightBytes = quantizedBytes(V, D) + L * (quantizedBytes(3 * D, D) + quantizedBytes(D, D) + quantizedBytes(F, D) + quantizedBytes(D, F)) + 4 * small;
   }
   const kvCacheBytes = tokens * 2 * L * D * 4;
-  const activationBytes = 4 * (3 * tokens * F + (H / attentionHeadGroups(H)) * tokens * tokens);
+  // One prefill chunk's rows against every key: its MLP and one head group's scores.
+  const rows = Math.min(tokens, PREFILL_CHUNK_ROWS);
+  const activationBytes = 4 * (3 * rows * F + (H / attentionHeadGroups(H)) * rows * tokens);
   return { weightBytes, kvCacheBytes, activationBytes, totalBytes: weightBytes + kvCacheBytes + activationBytes };
 }
 

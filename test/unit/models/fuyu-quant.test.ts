@@ -6,7 +6,7 @@ import { InferenceEngine } from '../../../src/core/engine/client';
 import { decodeImage } from '../../../src/core/image/decode';
 import { preprocessFuyu } from '../../../src/core/image/preprocess';
 import { FUYU_IO } from '../../../src/core/models/fuyu';
-import { FuyuRunner, type FuyuGeneration, type FuyuPrompt, type LoadedFuyu } from '../../../src/core/models/fuyu-runner';
+import { FuyuRunner, estimateFuyuMemory, type FuyuGeneration, type FuyuPrompt, type LoadedFuyu } from '../../../src/core/models/fuyu-runner';
 import { ModelRunner, openModel } from '../../../src/core/models/runner';
 import { GraphCache } from '../../../src/core/onnx/cache';
 import { SafetensorsFile, readSafetensorsAll, writeSafetensors } from '../../../src/core/io/safetensors';
@@ -258,6 +258,18 @@ describe('Fuyu with int8/int4 weights (fuyu-tiny)', () => {
       const { worst, range } = deviation(gen.stepLogits[i]!, twoSessions.stepLogits[i]!);
       assert.ok(worst <= 1e-4 * Math.max(1, range), `step ${i}: worst ${worst} of ${range}`);
     }
+  });
+
+  it('estimates memory before loading: fp32 weights at 4 bytes, 4-bit blocks well below, the cache of every position', () => {
+    const { model } = loaded;
+    const { hidden_size: D, num_hidden_layers: L } = model.config;
+    const fp = estimateFuyuMemory(model, 'fp32', 64);
+    const q4 = estimateFuyuMemory(model, 'int4', 64);
+    assert.equal(fp.weightBytes, 4 * model.parameterCount);
+    assert.ok(q4.weightBytes < fp.weightBytes / 2, `${q4.weightBytes} vs ${fp.weightBytes}`);
+    assert.equal(q4.kvCacheBytes, 64 * 2 * L * D * 4);
+    for (const e of [fp, q4]) assert.equal(e.totalBytes, e.weightBytes + e.kvCacheBytes + e.activationBytes);
+    assert.ok(estimateFuyuMemory(model, 'int4', 1000).activationBytes > q4.activationBytes, 'longer prompts hold more');
   });
 
   it('converts once: a second runner (a later session) reuses the cache file without reconverting', async () => {
