@@ -86,6 +86,16 @@ async function closeAllEditors() {
   await page.locator('.editor-group-container .tabs-container .tab').first().waitFor({ state: 'detached', timeout: WAIT });
 }
 
+/**
+ * Waits until no notification toast contains `text` (there may be two for a moment: a finished
+ * run's fading out beside the next one's, which a single-element locator refuses).
+ */
+async function noToast(text) {
+  await page.waitForFunction(
+    (t) => ![...document.querySelectorAll('.notifications-toasts .notification-toast')].some((e) => e.textContent.includes(t)),
+    text, { timeout: WAIT });
+}
+
 /** Opens a vscode-single-select and clicks one of its options. */
 async function chooseOption(frame, selector, label) {
   await frame.locator(selector).click();
@@ -630,6 +640,7 @@ try {
     await clipFrame.locator('#distance-set-method').scrollIntoViewIfNeeded();
     await shot('vit-paper-distance-over-folder');
     await saveImage(clipFrame, '#attention-distance-set', 'vit-paper-distance-over-folder-plot');
+    await noToast('mean attention distance');
     // A slowed image (the e2e delay hook): the run shows its progress until Cancel.
     await chooseImagesByKey('slowDistance', 'Inspect cat.png');
     await clipFrame.locator('#distance-progress', { hasText: '0 of 1 images' }).waitFor({ timeout: WAIT });
@@ -637,7 +648,7 @@ try {
     await shot('vit-paper-distance-running');
     await clipFrame.locator('#distance-cancel').click();
     await clipFrame.locator('#distance-set-note', { hasText: 'Cancelled.' }).waitFor({ timeout: WAIT });
-    await page.locator('.notifications-toasts .notification-toast', { hasText: 'mean attention distance' }).waitFor({ state: 'detached', timeout: WAIT });
+    await noToast('mean attention distance');
     // The finished average stays shown.
     if ((await clipFrame.locator('#distance-set-caption').textContent()) !== caption) throw new Error('the cancelled run replaced the finished plot');
   });
@@ -663,7 +674,7 @@ try {
     if ((await clipFrame.locator('#search-queue li').count()) === 0 && !(await clipFrame.locator('#step-why').textContent()).includes('too-small')) throw new Error('no queue shown');
     await shot('vstar-step-2');
     // The search's progress notification (with its Cancel) closes once the search is done.
-    await page.locator('.notifications-toasts .notification-toast', { hasText: 'V* search' }).waitFor({ state: 'detached', timeout: WAIT });
+    await noToast('V* search');
     // Without a question, the final crops are answered by their CLIP scores.
     await clipFrame.locator('#search-final #search-answer-text', { hasText: 'cat:' }).waitFor({ timeout: WAIT });
   });
@@ -685,7 +696,7 @@ try {
     await clipFrame.locator('#search-answer-prompt summary').click();
     await clipFrame.locator('#search-final').scrollIntoViewIfNeeded();
     await shot('vstar-final-crops-answer');
-    await page.locator('.notifications-toasts .notification-toast', { hasText: 'V* search' }).waitFor({ state: 'detached', timeout: WAIT });
+    await noToast('V* search');
   });
 
   let fuyuFrame;
