@@ -4,7 +4,7 @@
  * real path: conversion to MatMulNBits blocks (int4 by default), session creation, a 640×480
  * image + short prompt prefill, greedy decoding with the KV cache.
  *
- *   npm run bench -- fuyu8b [--layers N] [--baseline-layers n] [--weights int4|int8] [--tokens T]
+ *   npm run bench -- fuyu8b [--layers N] [--baseline-layers n] [--weights int4|int8] [--tokens T] [--image WxH]
  *
  * Per-layer figures come from two layer counts of the same checkpoint (folders whose config.json
  * says fewer layers, sharing the shards): per layer = (t(a) − t(b)) / (a − b), the rest (patch
@@ -260,12 +260,16 @@ async function main(): Promise<void> {
       'baseline-layers': { type: 'string', default: '2' },
       weights: { type: 'string', default: 'int4' },
       tokens: { type: 'string', default: '8' },
+      /** The photo's size: 640x480 (the issue's figure), or e.g. 1920x1080 (Fuyu's largest, ≈2,300 positions). */
+      image: { type: 'string', default: '640x480' },
     },
   });
   const layers = Number(values.layers);
   const baselineLayers = Number(values['baseline-layers']);
   const tokens = Number(values.tokens);
   const weights = values.weights as WeightPrecision;
+  const [width, height] = /^(\d+)x(\d+)$/.exec(values.image)?.slice(1).map(Number) ?? [];
+  if (!width || !height) throw new Error('--image must be WIDTHxHEIGHT, e.g. 1920x1080');
   if (!(Number.isInteger(layers) && layers >= 1 && Number.isInteger(baselineLayers) && baselineLayers >= 2 && tokens >= 2)) {
     throw new Error('--layers ≥ 1, --baseline-layers ≥ 2 and --tokens ≥ 2 must be integers');
   }
@@ -295,7 +299,7 @@ async function main(): Promise<void> {
     figure('fuyu8b.write_checkpoint_peak_rss_gb', rss.exactBytes / GB, 'GB');
 
     const random = seededRandom(3);
-    const image: RgbImage = { width: 640, height: 480, data: Uint8Array.from({ length: 640 * 480 * 3 }, () => (random() * 256) | 0) };
+    const image: RgbImage = { width, height, data: Uint8Array.from({ length: width * height * 3 }, () => (random() * 256) | 0) };
 
     // The quantised model first, so its peak RSS is not inflated by the fp32 runs' heap.
     const main = await measure(model, weights, cache, image, tokens, rss);

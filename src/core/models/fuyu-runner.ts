@@ -23,9 +23,9 @@ export const GENERATION_CONFIG_FILE = 'generation_config.json';
 /**
  * Bumped when Fuyu's graphs change their inputs or outputs, so graphs cached on disk by an earlier
  * version are rebuilt (2: the compact prefill graph takes `past.*` and serves decoding too; 3: `present.*`
- * are the step's new rows only).
+ * are the step's new rows only; 4: quantised graphs keep the cache in float16).
  */
-const FUYU_GRAPH_VERSION = 3;
+const FUYU_GRAPH_VERSION = 4;
 
 /** Models up to this many parameters return every intermediate by default (`full` graphs). */
 const FULL_DETAIL_MAX_PARAMETERS = 1e9;
@@ -46,7 +46,7 @@ function defaultQuantizedDir(graphs: GraphCache): string {
 export interface MemoryEstimate {
   /** Weights resident in the engine once loaded. */
   weightBytes: number;
-  /** Keys and values of `tokens` positions, float32. */
+  /** Keys and values of `tokens` positions: float32 with fp32 weights, float16 with quantised ones. */
   kvCacheBytes: number;
   /** The largest activations of a compact prefill chunk (MLP, one head group's scores). */
   activationBytes: number;
@@ -73,7 +73,7 @@ export function estimateFuyuMemory(model: Fuyu, weights: WeightPrecision, tokens
     const small = model.patchLength * D + D + 2 * D + L * (3 * D + D + F + D + 4 * D + 4 * model.headDim);
     weightBytes = quantizedBytes(V, D) + L * (quantizedBytes(3 * D, D) + quantizedBytes(D, D) + quantizedBytes(F, D) + quantizedBytes(D, F)) + 4 * small;
   }
-  const kvCacheBytes = tokens * 2 * L * D * 4;
+  const kvCacheBytes = tokens * 2 * L * D * (weights === 'fp32' ? 4 : 2);
   // One prefill chunk's rows against every key: its MLP and one head group's scores.
   const rows = Math.min(tokens, PREFILL_CHUNK_ROWS);
   const activationBytes = 4 * (3 * rows * F + (H / attentionHeadGroups(H)) * rows * tokens);
@@ -391,15 +391,17 @@ export class FuyuRunner {
   }
 
   /**
-   * Room in the engine's worker for `rows` positions of every layer's keys and values, float32
-   * [rows, D] each (Fuyu-8B, 400 positions: 0.47 GB), allocated once.
+   * Room in the engine's worker for `rows` positions of every layer's keys and values, [rows, D]
+   * each, float32 (fp32 weights) or float16 (quantised; Fuyu-8B at 400 positions: 0.24 GB),
+   * allocated once.
    */
   private createCache(rows: number): Promise<{ key: string; dispose(): Promise<void> }> {
     const slots = Array.from({ length: this.model.config.num_hidden_layers }, (_, i) => [
       { input: FUYU_IO.pastKey(i), output: FUYU_IO.presentKey(i) },
       { input: FUYU_IO.pastValue(i), output: FUYU_IO.presentValue(i) },
     ]).flat();
-    return this.engine.createState(`fuyu-kv-cache-${++cacheCount}`, { slots, width: this.model.config.hidden_size, capacity: rows, type: 'float32' });
+    const type = this.weights === 'fp32' ? 'float32' : 'float16'; // as the graphs keep it (Fuyu.buildGraph)
+    return this.engine.createState(`fuyu-kv-cache-${++cacheCount}`, { slots, width: this.model.config.hidden_size, capacity: rows, type });
   }
 
   private async generateWith(prompt: FuyuPrompt, options: GenerateOptions, prefillFetches: string[], cacheKey: string | undefined): Promise<FuyuGeneration> {

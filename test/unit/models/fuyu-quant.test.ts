@@ -267,7 +267,8 @@ describe('Fuyu with int8/int4 weights (fuyu-tiny)', () => {
     const q4 = estimateFuyuMemory(model, 'int4', 64);
     assert.equal(fp.weightBytes, 4 * model.parameterCount);
     assert.ok(q4.weightBytes < fp.weightBytes / 2, `${q4.weightBytes} vs ${fp.weightBytes}`);
-    assert.equal(q4.kvCacheBytes, 64 * 2 * L * D * 4);
+    assert.equal(q4.kvCacheBytes, 64 * 2 * L * D * 2, "float16 keys and values");
+    assert.equal(fp.kvCacheBytes, 64 * 2 * L * D * 4);
     for (const e of [fp, q4]) assert.equal(e.totalBytes, e.weightBytes + e.kvCacheBytes + e.activationBytes);
     assert.ok(estimateFuyuMemory(model, 'int4', 1000).activationBytes > q4.activationBytes, 'longer prompts hold more');
   });
