@@ -41,6 +41,9 @@ export interface InspectorPanelState {
   imagePath?: string;
 }
 
+/** The panel's long jobs (runJob): at most one of each kind runs. */
+type JobKind = 'search' | 'fuyu' | 'distance';
+
 export class InspectorView implements vscode.Disposable {
   private readonly selectionChanged = new vscode.EventEmitter<InspectorView>();
   /** The pinned selection or the result changed. */
@@ -56,15 +59,11 @@ export class InspectorView implements vscode.Disposable {
   /** The last view-state message (status, inspection or error), re-sent when the webview (re)loads. */
   private lastState: HostToInspectorMessage | undefined;
   private running: AbortController | undefined;
-  /** The V* search in progress, by the webview's searchId. */
-  private searching: { id: number; controller: AbortController } | undefined;
-  /** The Fuyu generation in progress, by the webview's generationId. */
-  private generating: { id: number; controller: AbortController } | undefined;
+  /** The panel's long jobs in progress, one per kind, by the webview's id for them (searchId, generationId, runId). */
+  private readonly jobs = new Map<JobKind, { id: number; controller: AbortController }>();
   /** Chosen image sets by id (paths stay here; the webview knows names and thumbnails). */
   private readonly imageSets = new Map<number, ImageSet>();
   private nextSetId = 1;
-  /** The mean-attention-distance run over an image set in progress, by the webview's runId. */
-  private distanceRun: { id: number; controller: AbortController } | undefined;
   private isDisposed = false;
 
   constructor(
@@ -179,9 +178,7 @@ export class InspectorView implements vscode.Disposable {
     if (this.isDisposed) return;
     this.isDisposed = true;
     this.running?.abort();
-    this.searching?.controller.abort();
-    this.generating?.controller.abort();
-    this.distanceRun?.controller.abort();
+    for (const job of this.jobs.values()) job.controller.abort();
     this.disposed.fire(this);
     for (const d of this.disposables) d.dispose();
     this.panel.dispose();
@@ -322,13 +319,13 @@ export class InspectorView implements vscode.Disposable {
         await this.search(message);
         return;
       case 'cancelSearch':
-        if (this.searching?.id === message.searchId) this.searching.controller.abort();
+        this.cancelJob('search', message.searchId);
         return;
       case 'startFuyuGeneration':
         await this.generate(message);
         return;
       case 'cancelFuyuGeneration':
-        if (this.generating?.id === message.generationId) this.generating.controller.abort();
+        this.cancelJob('fuyu', message.generationId);
         return;
       case 'chooseImages':
         if (this.current?.id === message.resultId) await this.chooseImages(message.purpose);
@@ -337,7 +334,7 @@ export class InspectorView implements vscode.Disposable {
         await this.distanceOverImages(message.runId, message.resultId, message.setId);
         return;
       case 'cancelDistanceOverImages':
-        if (this.distanceRun?.id === message.runId) this.distanceRun.controller.abort();
+        this.cancelJob('distance', message.runId);
         return;
       case 'selectionChanged':
         if (this.current?.id !== message.resultId) return;
@@ -367,48 +364,34 @@ export class InspectorView implements vscode.Disposable {
       await this.post({ type: 'searchFailed', searchId, message: 'That result is no longer cached; run the inspection again.', cancelled: false });
       return;
     }
-    this.searching?.controller.abort();
-    const controller = new AbortController();
-    this.searching = { id: searchId, controller };
     const started = performance.now();
     try {
-      const done = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Vision Inspector: V* search in ${result.imageName}`, cancellable: true },
-        async (progress, token) => {
-          const subscription = token.onCancellationRequested(() => controller.abort());
-          try {
-            const answering = request.question?.trim() ? await this.deps.models.answeringModel() : undefined;
-            return await this.deps.service.search(result, targets, {
-              question: request.question,
-              askTargets: request.askTargets,
-              answerModelPath: answering?.path,
-              onAnswerPhase: (message) => {
-                progress.report({ message });
-                void this.post({ type: 'searchProgress', searchId, target: '', steps: 0, message });
-              },
-              signal: controller.signal,
-              onStep: (target, steps, step) => {
-                const message = `"${target}": step ${steps}${step.kind === 'node' ? ` (${step.decision})` : ''}`;
-                progress.report({ message });
-                void this.post({ type: 'searchProgress', searchId, target, steps, message });
-              },
-            });
-          } finally {
-            subscription.dispose();
-          }
-        },
-      );
-      if (controller.signal.aborted) throw new CancelledError();
+      const done = await this.runJob('search', searchId, `Vision Inspector: V* search in ${result.imageName}`, async (signal, report) => {
+        const answering = request.question?.trim() ? await this.deps.models.answeringModel() : undefined;
+        return this.deps.service.search(result, targets, {
+          question: request.question,
+          askTargets: request.askTargets,
+          answerModelPath: answering?.path,
+          onAnswerPhase: (message) => {
+            report(message);
+            void this.post({ type: 'searchProgress', searchId, target: '', steps: 0, message });
+          },
+          signal,
+          onStep: (target, steps, step) => {
+            const message = `"${target}": step ${steps}${step.kind === 'node' ? ` (${step.decision})` : ''}`;
+            report(message);
+            void this.post({ type: 'searchProgress', searchId, target, steps, message });
+          },
+        });
+      });
       const ms = performance.now() - started;
       this.deps.log.info(`${result.imageName}: V* search for ${targets.map((t) => `"${t}"`).join(', ')}: ${done.searches.map((s) => `${s.status} in ${s.steps.length} steps`).join('; ')} (${done.stats.crops} crops, ${ms.toFixed(0)} ms)`);
       if (done.answer?.answer) this.deps.log.info(`${result.imageName}: ${done.answer.model} answered ${JSON.stringify(done.answer.answer.text)} to ${JSON.stringify(done.answer.question)}`);
       await this.post({ type: 'searchDone', searchId, searches: done.searches, stats: { ...done.stats, ms }, answer: done.answer });
     } catch (err) {
-      const cancelled = err instanceof CancelledError || controller.signal.aborted;
+      const cancelled = err instanceof CancelledError;
       if (!cancelled) this.deps.log.error(`${result.imageName}: V* search: ${errorText(err)}`);
       await this.post({ type: 'searchFailed', searchId, message: cancelled ? 'Search cancelled.' : errorText(err), cancelled });
-    } finally {
-      if (this.searching?.controller === controller) this.searching = undefined;
     }
   }
 
@@ -423,38 +406,24 @@ export class InspectorView implements vscode.Disposable {
       await this.post({ type: 'distanceFailed', runId, message: errorText(err), cancelled: false });
       return;
     }
-    this.distanceRun?.controller.abort();
-    const controller = new AbortController();
-    this.distanceRun = { id: runId, controller };
     const total = set.paths.length;
     try {
-      const distance = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Vision Inspector: mean attention distance over ${total} image(s)`, cancellable: true },
-        async (progress, token) => {
-          const subscription = token.onCancellationRequested(() => controller.abort());
-          try {
-            return await this.deps.service.distanceOverImages(result, set.paths, {
-              signal: controller.signal,
-              onImage: (done) => {
-                const message = `${done} of ${total} images`;
-                progress.report({ message, increment: 100 / total });
-                void this.post({ type: 'distanceProgress', runId, done, total, message });
-              },
-            });
-          } finally {
-            subscription.dispose();
-          }
-        },
+      const distance = await this.runJob('distance', runId, `Vision Inspector: mean attention distance over ${total} image(s)`, (signal, report) =>
+        this.deps.service.distanceOverImages(result, set.paths, {
+          signal,
+          onImage: (done) => {
+            const message = `${done} of ${total} images`;
+            report(message, 100 / total);
+            void this.post({ type: 'distanceProgress', runId, done, total, message });
+          },
+        }),
       );
-      if (controller.signal.aborted) throw new CancelledError();
       this.deps.log.info(`${result.imageName}: mean attention distance over ${distance.images} image(s)`);
       await this.post({ type: 'distanceDone', runId, distance });
     } catch (err) {
-      const cancelled = err instanceof CancelledError || controller.signal.aborted;
+      const cancelled = err instanceof CancelledError;
       if (!cancelled) this.deps.log.error(`${result.imageName}: mean attention distance over images: ${errorText(err)}`);
       await this.post({ type: 'distanceFailed', runId, message: cancelled ? 'Cancelled.' : errorText(err), cancelled });
-    } finally {
-      if (this.distanceRun?.controller === controller) this.distanceRun = undefined;
     }
   }
 
@@ -466,44 +435,64 @@ export class InspectorView implements vscode.Disposable {
       await this.post({ type: 'fuyuFailed', generationId, message: 'That result is no longer cached; run the inspection again.', cancelled: false });
       return;
     }
-    this.generating?.controller.abort();
-    const controller = new AbortController();
-    this.generating = { id: generationId, controller };
     const started = performance.now();
     try {
-      const answer = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Vision Inspector: Fuyu on ${result.imageName}`, cancellable: true },
-        async (progress, token) => {
-          const subscription = token.onCancellationRequested(() => controller.abort());
-          try {
-            return await this.deps.service.generateFuyu(result, {
-              prompt: request.prompt,
-              maxNewTokens: request.maxNewTokens,
-              weights: request.weights,
-              signal: controller.signal,
-              onPrompt: (tokens, sequenceLength) => void this.post({ type: 'fuyuPrompt', generationId, tokens, sequenceLength, weights: request.weights }),
-              onProgress: (message) => {
-                progress.report({ message });
-                void this.post({ type: 'fuyuProgress', generationId, message });
-              },
-              onToken: (index, piece, text) => void this.post({ type: 'fuyuToken', generationId, index, piece, text }),
-            });
-          } finally {
-            subscription.dispose();
-          }
-        },
+      const answer = await this.runJob('fuyu', generationId, `Vision Inspector: Fuyu on ${result.imageName}`, (signal, report) =>
+        this.deps.service.generateFuyu(result, {
+          prompt: request.prompt,
+          maxNewTokens: request.maxNewTokens,
+          weights: request.weights,
+          signal,
+          onPrompt: (tokens, sequenceLength) => void this.post({ type: 'fuyuPrompt', generationId, tokens, sequenceLength, weights: request.weights }),
+          onProgress: (message) => {
+            report(message);
+            void this.post({ type: 'fuyuProgress', generationId, message });
+          },
+          onToken: (index, piece, text) => void this.post({ type: 'fuyuToken', generationId, index, piece, text }),
+        }),
       );
-      if (controller.signal.aborted) throw new CancelledError();
       const ms = performance.now() - started;
       this.deps.log.info(`${result.imageName}: Fuyu (${request.weights}) answered ${JSON.stringify(answer.text)} (${answer.stopped}, ${ms.toFixed(0)} ms)`);
       await this.post({ type: 'fuyuDone', generationId, text: answer.text, stopped: answer.stopped, layers: answer.layers, rows: answer.rows, attention: answer.attention.buffer as ArrayBuffer, ms });
     } catch (err) {
-      const cancelled = err instanceof CancelledError || controller.signal.aborted;
+      const cancelled = err instanceof CancelledError;
       if (!cancelled) this.deps.log.error(`${result.imageName}: Fuyu generation: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       await this.post({ type: 'fuyuFailed', generationId, message: cancelled ? 'Generation cancelled.' : errorText(err), cancelled });
-    } finally {
-      if (this.generating?.controller === controller) this.generating = undefined;
     }
+  }
+
+  /**
+   * Runs one of the panel's long jobs behind a progress notification: one job of a kind at a time
+   * (a new one aborts the previous), aborted by the notification's Cancel or the panel's
+   * (cancelJob). `work` reports progress to the notification. Throws CancelledError once aborted,
+   * whatever the work itself threw.
+   */
+  private async runJob<T>(kind: JobKind, id: number, title: string, work: (signal: AbortSignal, report: (message: string, increment?: number) => void) => Promise<T>): Promise<T> {
+    this.jobs.get(kind)?.controller.abort();
+    const controller = new AbortController();
+    this.jobs.set(kind, { id, controller });
+    try {
+      const value = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+        const subscription = token.onCancellationRequested(() => controller.abort());
+        try {
+          return await work(controller.signal, (message, increment) => progress.report({ message, increment }));
+        } finally {
+          subscription.dispose();
+        }
+      });
+      if (controller.signal.aborted) throw new CancelledError();
+      return value;
+    } catch (err) {
+      throw controller.signal.aborted && !(err instanceof CancelledError) ? new CancelledError() : err;
+    } finally {
+      if (this.jobs.get(kind)?.controller === controller) this.jobs.delete(kind);
+    }
+  }
+
+  /** Aborts the job of `kind` if it is the one the webview means by `id`. */
+  private cancelJob(kind: JobKind, id: number): void {
+    const job = this.jobs.get(kind);
+    if (job?.id === id) job.controller.abort();
   }
 
   private async runAction(action: ErrorAction): Promise<void> {
