@@ -42,7 +42,7 @@ export interface InspectorPanelState {
 }
 
 /** The panel's long jobs (runJob): at most one of each kind runs. */
-type JobKind = 'search' | 'fuyu' | 'distance';
+type JobKind = 'search' | 'fuyu' | 'distance' | 'matrix';
 
 export class InspectorView implements vscode.Disposable {
   private readonly selectionChanged = new vscode.EventEmitter<InspectorView>();
@@ -59,7 +59,7 @@ export class InspectorView implements vscode.Disposable {
   /** The last view-state message (status, inspection or error), re-sent when the webview (re)loads. */
   private lastState: HostToInspectorMessage | undefined;
   private running: AbortController | undefined;
-  /** The panel's long jobs in progress, one per kind, by the webview's id for them (searchId, generationId, runId). */
+  /** The panel's long jobs in progress, one per kind, by the webview's id for them (searchId, generationId, runId, requestId). */
   private readonly jobs = new Map<JobKind, { id: number; controller: AbortController }>();
   /** Chosen image sets by id (paths stay here; the webview knows names and thumbnails). */
   private readonly imageSets = new Map<number, ImageSet>();
@@ -272,7 +272,10 @@ export class InspectorView implements vscode.Disposable {
       }
       case 'requestClipMatrix': {
         const { labels, template, setId } = message;
-        const m = await service.clipMatrix(result, this.imageSet(setId, 'clipMatrix').paths, labels, template);
+        const paths = this.imageSet(setId, 'clipMatrix').paths;
+        // Seconds for a few large images: behind a notification with Cancel; a newer matrix replaces it.
+        const m = await this.runJob('matrix', requestId, `Vision Inspector: CLIP similarity of ${paths.length + 1} images × ${labels.length} texts`, (signal) =>
+          service.clipMatrix(result, paths, labels, template, signal));
         const matrix = { setId, labels, template, rows: m.images, cosine: Array.from(m.cosine), logits: Array.from(m.logits), probabilities: Array.from(m.probabilities), scale: m.scale };
         return { type: 'clipMatrix', requestId, resultId, matrix };
       }
