@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { check } from '../errors.js';
 import type { InferenceEngine, TensorData } from '../engine/client.js';
+import { elementCount } from '../engine/tensors.js';
 import { CONFIG_FILE, type Checkpoint } from '../io/checkpoint.js';
 import { graphKey, type GraphCache } from '../onnx/cache.js';
 import { decodeFuyuAnswer, encodeFuyuPrompt } from '../text/fuyu-locations.js';
@@ -519,8 +520,8 @@ function joinChunks(chunks: readonly Record<string, TensorData>[], names: readon
     }
     // Rows are axis 1 of [H, rows, P], axis 0 of [rows, P].
     const axis = last.dims.length - 2;
-    const outer = last.dims.slice(0, axis).reduce((a, b) => a * b, 1);
-    const inner = last.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const outer = elementCount(last.dims.slice(0, axis));
+    const inner = elementCount(last.dims.slice(axis + 1));
     const rows = parts.reduce((n, p) => n + p.dims[axis]!, 0);
     const data = new Float32Array(outer * rows * inner);
     let offset = 0;
