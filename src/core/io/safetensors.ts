@@ -581,6 +581,23 @@ export function layoutSafetensors(
   const ordered = [...tensors].sort(
     (a, b) => DTYPE_RANK.get(b.dtype)! - DTYPE_RANK.get(a.dtype)! || Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)),
   );
+  const { header } = encodeHeader(ordered.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.data.byteLength })), metadata);
+  return { header, ordered };
+}
+
+/** A tensor's header entry: its bytes are stored after those of the entries before it. */
+export interface HeaderEntry {
+  readonly name: string;
+  readonly dtype: Dtype;
+  readonly shape: readonly number[];
+  readonly byteLength: number;
+}
+
+/**
+ * The header JSON for tensors stored in the order given, `__metadata__` first, padded with spaces
+ * to a multiple of 8; `offsets[i]` is where entry i's bytes start in the data region.
+ */
+export function encodeHeader(entries: readonly HeaderEntry[], metadata?: SafetensorsMetadata): { header: Uint8Array; offsets: number[]; dataBytes: number } {
   // The JSON is assembled by hand: JS objects would move integer-like keys ("0", "12") first.
   const parts: string[] = [];
   if (metadata) {
@@ -591,10 +608,12 @@ export function layoutSafetensors(
     });
     parts.push(`"__metadata__":{${fields.join(',')}}`);
   }
+  const offsets: number[] = [];
   let offset = 0;
-  for (const t of ordered) {
-    const end = offset + t.data.byteLength;
+  for (const t of entries) {
+    const end = offset + t.byteLength;
     parts.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
+    offsets.push(offset);
     offset = end;
   }
   const json = `{${parts.join(',')}}`;
@@ -602,7 +621,7 @@ export function layoutSafetensors(
   const padded = jsonBytes + ((8 - (jsonBytes % 8)) % 8);
   const header = Buffer.alloc(padded, 0x20);
   header.write(json, 0, 'utf8');
-  return { header, ordered };
+  return { header, offsets, dataBytes: offset };
 }
 
 /** Writes bytes at absolute positions of the file being written. */

@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { CancelledError, UserError, check } from '../errors.js';
 import type { Checkpoint } from '../io/checkpoint.js';
 import {
-  DTYPE_BYTES, SafetensorsFile, decodeToF32, fsUserError, isFloatDtype, writeFileAtomically,
+  DTYPE_BYTES, SafetensorsFile, decodeToF32, encodeHeader, fsUserError, isFloatDtype, writeFileAtomically,
   type Dtype, type PositionalWrite, type TensorDescriptor,
 } from '../io/safetensors.js';
 import type { GraphBuilder, Value } from '../onnx/graph.js';
@@ -222,22 +222,17 @@ export interface SafetensorsLayout {
  * reader only needs them to tile the data region), so files larger than memory can be streamed.
  */
 export function planSafetensors(tensors: readonly PlannedTensor[], metadata: Readonly<Record<string, string>> = {}): SafetensorsLayout {
-  const parts = [`"__metadata__":${JSON.stringify(metadata)}`];
-  const relative: [string, number, number][] = [];
-  let offset = 0;
-  for (const t of tensors) {
-    const length = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
-    parts.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + length}]}`);
-    relative.push([t.name, offset, length]);
-    offset += length;
-  }
-  const json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
-  const headerLength = Math.ceil(json.length / 8) * 8;
-  const prefix = Buffer.alloc(8 + headerLength, 0x20);
-  prefix.writeBigUInt64LE(BigInt(headerLength), 0);
-  json.copy(prefix, 8);
-  const dataStart = 8 + headerLength;
-  return { prefix, offsets: new Map(relative.map(([name, o, length]) => [name, { offset: dataStart + o, length }])), fileSize: dataStart + offset };
+  const entries = tensors.map((t) => ({ ...t, byteLength: t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype] }));
+  const { header, offsets, dataBytes } = encodeHeader(entries, metadata);
+  const prefix = Buffer.alloc(8 + header.length);
+  prefix.writeBigUInt64LE(BigInt(header.length), 0);
+  prefix.set(header, 8);
+  const dataStart = prefix.length;
+  return {
+    prefix,
+    offsets: new Map(entries.map((t, i) => [t.name, { offset: dataStart + offsets[i]!, length: t.byteLength }])),
+    fileSize: dataStart + dataBytes,
+  };
 }
 
 /** Writes a planned safetensors file atomically: the prefix, then whatever `fill` writes at its offsets. */

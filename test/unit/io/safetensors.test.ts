@@ -8,6 +8,7 @@ import {
 import {
   GOLDEN, expectUserError, makeTempDir, rawSafetensors, removeTempDirs, roundToBf16, writeFile,
 } from './helpers.js';
+import { planSafetensors } from '../../../src/core/models/quantize.js';
 
 const VIT_TINY = path.join(GOLDEN, 'vit-tiny/model.safetensors');
 const CLIP_TINY = path.join(GOLDEN, 'clip-tiny/model.safetensors');
@@ -346,6 +347,22 @@ describe('io/safetensors', () => {
         `{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}${' '.repeat(7)}`);
       assert.equal(header([]), '{}      ');
       assert.equal(header([], { framework: 'pt' }), '{"__metadata__":{"framework":"pt"}}     ');
+    });
+
+    it('a planned (streamed) file has the header the writer gives the same tensors in the same order', () => {
+      // Reference order already (dtype rank, then name), so the writer keeps it.
+      const tensors: TensorToWrite[] = [
+        { name: 'a', dtype: 'F32', shape: [2, 3], data: new Float32Array(6) },
+        { name: 'b', dtype: 'F32', shape: [1], data: new Float32Array(1) },
+        { name: 'c', dtype: 'U8', shape: [5], data: new Uint8Array(5) },
+      ];
+      const metadata = { format: 'x', bits: '4' };
+      const plan = planSafetensors(tensors, metadata);
+      const { header } = layoutSafetensors(tensors, metadata);
+      assert.equal(Buffer.from(plan.prefix).readBigUInt64LE(0), BigInt(header.length));
+      assert.ok(Buffer.from(plan.prefix.subarray(8)).equals(Buffer.from(header)));
+      assert.deepEqual([...plan.offsets.values()], [{ offset: 8 + header.length, length: 24 }, { offset: 8 + header.length + 24, length: 4 }, { offset: 8 + header.length + 28, length: 5 }]);
+      assert.equal(plan.fileSize, 8 + header.length + 33);
     });
 
     it('round-trips every dtype, scalars and empty tensors with aligned offsets', async () => {
