@@ -76,7 +76,8 @@ describe('host ⇄ webview protocol validation', () => {
     const node = { kind: 'node', index: 0, node: { id: 0, box: { x: 0, y: 0, width: 10, height: 10 }, level: 1 }, decision: 'too-small', why: 'small', detection: null, cue: heat, scoring: null, children: [], queue: [] };
     const search = { target: 'cat', status: 'not-found', detection: null, instances: [], steps: [node, { kind: 'stop', index: 1, reason: 'exhausted', why: 'done' }] };
     assert.ok(parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [search], stats: { runs: 1, crops: 1, ms: 5 }, answer: null }));
-    assert.equal(parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [{ ...search, steps: [{ ...node, cue: { ...heat, xs: [0] } }] }], stats: {} }), undefined);
+    // The valid message above with one defect: a heatmap whose cell edges do not match its columns.
+    assert.equal(parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [{ ...search, steps: [{ ...node, cue: { ...heat, xs: [0] } }] }], stats: { runs: 1, crops: 1, ms: 5 }, answer: null }), undefined);
   });
 
   it('rejects malformed webview → host messages', () => {

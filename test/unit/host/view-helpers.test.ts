@@ -103,6 +103,6 @@ describe('inspector tab helpers', () => {
     assert.equal(replay.steps.at(-1)!.kind, 'stop');
     const message = parseHostToInspector({ type: 'searchDone', searchId: 1, searches: [JSON.parse(JSON.stringify(replay))], stats: { runs: 1, crops: 1, ms: 1 }, answer: null });
     assert.ok(message, 'the replay passes the webview-side validation');
-    assert.ok(gridHeatmap({ x: 0, y: 0, width: 2, height: 2 }, 1, 1, [1]));
+    assert.deepEqual(gridHeatmap({ x: 0, y: 0, width: 2, height: 2 }, 1, 1, [1]), { rows: 1, cols: 1, xs: [0, 2], ys: [0, 2], values: [1] });
   });
 });

@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { InferenceEngine, type TensorData } from '../../../src/core/engine/client';
 import { decodeImage } from '../../../src/core/image/decode';
+import { resizeRGB8 } from '../../../src/core/image/resample';
 import type { RgbImage } from '../../../src/core/image/types';
 import type { CLIPRunner } from '../../../src/core/models/clip-runner';
 import { ModelRunner, openModel } from '../../../src/core/models/runner';
@@ -69,6 +70,7 @@ describe('CLIP search model on the tiny CLIP (end to end)', () => {
   let engine: InferenceEngine;
   let runner: CLIPRunner;
   let scene: RgbImage;
+  let cat: RgbImage;
   const object = box(200, 40, 48, 36);
   // 320×240 → 160×120 → 80×60: leaf size max(ceil(240/4), 48) = 60.
   const options: SearchOptions = { minimumSize: 48 };
@@ -78,12 +80,20 @@ describe('CLIP search model on the tiny CLIP (end to end)', () => {
     const loaded = await openModel(path.join(GOLDEN, 'clip-tiny'));
     assert.equal(loaded.kind, 'clip');
     runner = new ModelRunner(engine).clip(loaded);
-    scene = pasteScene(await decodeImage(path.join(PHOTOS, 'rocket.jpg')), 320, 240, await decodeImage(path.join(PHOTOS, 'chelsea.jpg')), object);
+    cat = await decodeImage(path.join(PHOTOS, 'chelsea.jpg'));
+    scene = pasteScene(await decodeImage(path.join(PHOTOS, 'rocket.jpg')), 320, 240, cat, object);
   });
   after(() => engine.dispose());
 
   it('pastes the object into the scene at its box', async () => {
     assert.equal(scene.width * scene.height * 3, scene.data.length);
+    assert.deepEqual([scene.width, scene.height], [320, 240]);
+    // Every row of the box holds the object resized to it.
+    const patch = resizeRGB8(cat, object.width, object.height, 'bicubic');
+    for (let y = 0; y < object.height; y++) {
+      const row = ((object.y + y) * scene.width + object.x) * 3;
+      assert.deepEqual(scene.data.subarray(row, row + object.width * 3), patch.data.subarray(y * object.width * 3, (y + 1) * object.width * 3), `row ${y}`);
+    }
     assert.equal(iou(object, object), 1);
     assert.equal(iou(object, box(224, 40, 48, 36)), 24 / 72);
   });
