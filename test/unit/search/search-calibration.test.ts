@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { calibrationScenes, evaluate, type CalibrationScene } from '../../../bench/lib/vstar-calibration';
+import { calibrationScenes, evaluate, type CalibrationFigures, type CalibrationScene } from '../../../bench/lib/vstar-calibration';
 import { SyntheticSearchModel } from '../../../src/core/search/synthetic-scene';
 import { DEFAULT_SEARCH_OPTIONS, visualSearch } from '../../../src/core/search/vstar';
 
@@ -11,8 +11,11 @@ import { DEFAULT_SEARCH_OPTIONS, visualSearch } from '../../../src/core/search/v
 describe('V* threshold calibration on synthetic scenes', function () {
   this.timeout(60_000);
   let scenes: CalibrationScene[];
+  /** The defaults (DEFAULT_SEARCH_OPTIONS) over the scenes, with three noise seeds. */
+  let defaults: CalibrationFigures;
   before(async () => {
     scenes = await calibrationScenes(1);
+    defaults = await evaluate(scenes, DEFAULT_SEARCH_OPTIONS, [1, 2, 3]);
   });
 
   it('the stand-in model is deterministic and its cue peaks on the object', async () => {
@@ -28,7 +31,7 @@ describe('V* threshold calibration on synthetic scenes', function () {
   });
 
   it('defaults: the object is held by the returned box in most scenes, and empty scenes give no box', async () => {
-    const f = await evaluate(scenes, {}, [1, 2, 3]);
+    const f = defaults;
     assert.equal(f.falseFinds, 0, `${f.falseFinds} of ${f.absent} empty scenes gave a box`);
     assert.ok(f.covers / f.present >= 0.6, `covers ${f.covers} of ${f.present}`);
     assert.ok(f.meanNodes <= 21, 'a 2000×1500 search visits at most 21 nodes');
@@ -36,7 +39,7 @@ describe('V* threshold calibration on synthetic scenes', function () {
 
   it('SPEC\'s initial 0.5/0.3 accepts noise in empty scenes (why the defaults changed)', async () => {
     const initial = await evaluate(scenes, { confidenceHigh: 0.5, confidenceLow: 0.3 }, [1, 2, 3]);
-    const calibrated = await evaluate(scenes, DEFAULT_SEARCH_OPTIONS, [1, 2, 3]);
+    const calibrated = defaults;
     assert.ok(initial.falseFinds > 0);
     assert.ok(calibrated.covers >= initial.covers - 1, `calibrated covers ${calibrated.covers}, initial ${initial.covers}`);
   });
