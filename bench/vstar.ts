@@ -29,10 +29,10 @@ import { CLIPSearchModel } from '../src/core/search/clip-search-model';
 import { pasteScene } from '../src/core/search/synthetic-scene';
 import { visualSearch, type SearchOptions } from '../src/core/search/vstar';
 import { CLIP_B32, makeTempDir, writeRandomClip } from './lib/random-checkpoint';
+import { PHOTOS } from './lib/vstar-calibration';
 import { figure, median, now } from './lib/report';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 2);
-const PHOTOS = path.join(__dirname, '..', 'test', 'fixtures', 'photos');
 const TARGET = 'rocket';
 const FULL: SearchOptions = { confidenceHigh: 1.01, cueThreshold: 1.01 };
 

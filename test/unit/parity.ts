@@ -3,6 +3,8 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 
 export const GOLDEN = path.join(__dirname, '..', 'fixtures', 'golden');
+/** Real photographs for demos and tests (test/fixtures/photos). */
+export const PHOTOS = path.join(__dirname, '..', 'fixtures', 'photos');
 
 /** DESIGN §3: logits/embeddings 1e-4 abs, attentions 1e-5 abs, hidden states 1e-4·max(1,|v|), pixels 1e-5. */
 export function toleranceFor(name: string): { atol: number; relative: boolean } {

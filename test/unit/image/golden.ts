@@ -3,8 +3,9 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { readSafetensorsAll, type LoadedTensor } from '../../../src/core/io/safetensors.js';
 
-export const GOLDEN = path.join(__dirname, '..', '..', 'fixtures', 'golden');
-export const PHOTOS = path.join(__dirname, '..', '..', 'fixtures', 'photos');
+import { GOLDEN } from '../parity.js';
+
+export { GOLDEN, PHOTOS } from '../parity.js';
 
 const files = new Map<string, Promise<Map<string, LoadedTensor>>>();
 

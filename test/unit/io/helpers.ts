@@ -5,7 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../../../src/core/errors.js';
 
-export const GOLDEN = path.resolve(__dirname, '../../fixtures/golden');
+import { GOLDEN } from '../parity.js';
+
+export { GOLDEN };
 
 /** A fresh folder under os.tmpdir(); remove it with removeTempDirs() in an after() hook. */
 const created: string[] = [];

@@ -7,12 +7,12 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir, removeTempDirs } from './helpers';
+import { GOLDEN, makeTempDir, removeTempDirs } from './helpers';
 import { MockHub, commitOf, fixtureRepo, sha256 } from './hub-mock';
 import { requireBuiltCli, runCli, type CliResult } from '../cli-runner';
 
 const VIT_FILES = ['config.json', 'preprocessor_config.json', 'model.safetensors'];
-const IMAGE = path.join(__dirname, '..', '..', 'fixtures', 'golden', 'vit-photo', 'chelsea.png');
+const IMAGE = path.join(GOLDEN, 'vit-photo', 'chelsea.png');
 
 let mock: MockHub;
 let tmp: string;
@@ -33,7 +33,7 @@ describe('vision-inspector CLI with Hub ids (mock hub)', () => {
     requireBuiltCli();
     mock = await MockHub.start({
       'tiny-org/vit-photo': fixtureRepo('vit-photo', VIT_FILES),
-      'pickle-org/vit-bin': { files: { 'config.json': fs.readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'golden', 'vit-photo', 'config.json')), 'pytorch_model.bin': Buffer.from([0x80, 0x02]) } },
+      'pickle-org/vit-bin': { files: { 'config.json': fs.readFileSync(path.join(GOLDEN, 'vit-photo', 'config.json')), 'pytorch_model.bin': Buffer.from([0x80, 0x02]) } },
     });
   });
   after(async () => {
@@ -81,7 +81,7 @@ describe('vision-inspector CLI with Hub ids (mock hub)', () => {
   });
 
   it('two processes downloading the same model at once both succeed, with one transfer', async () => {
-    const weights = sha256(fs.readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'golden', 'vit-photo', 'model.safetensors')));
+    const weights = sha256(fs.readFileSync(path.join(GOLDEN, 'vit-photo', 'model.safetensors')));
     mock.cdnBehaviour.set(weights, { slow: { bytes: 4000, intervalMs: 20 } }); // ≈0.4 s: the second process arrives meanwhile
     const [a, b] = await Promise.all([
       cli(['infer', '--model', 'tiny-org/vit-photo', '--image', IMAGE]),
@@ -97,7 +97,7 @@ describe('vision-inspector CLI with Hub ids (mock hub)', () => {
     assert.equal((await cli(['infer', '--model', 'tiny-org/vit-photo', '--image', IMAGE])).code, 0);
     const work = path.join(tmp, 'work');
     fs.mkdirSync(path.join(work, 'checkpoints', 'vit'), { recursive: true });
-    for (const f of VIT_FILES) fs.copyFileSync(path.join(__dirname, '..', '..', 'fixtures', 'golden', 'vit-tiny', f), path.join(work, 'checkpoints', 'vit', f));
+    for (const f of VIT_FILES) fs.copyFileSync(path.join(GOLDEN, 'vit-tiny', f), path.join(work, 'checkpoints', 'vit', f));
     const r = await cli(['models', '--dir', work]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.includes(`Hugging Face cache (${cache})`), r.stdout);

@@ -18,9 +18,8 @@ import {
 } from '../../../src/core/search/clip-search-model';
 import { iou, pasteScene } from '../../../src/core/search/synthetic-scene';
 import { gridHeatmap, massFraction, splitBox, visualSearch, type Box, type NodeStep, type SearchOptions } from '../../../src/core/search/vstar';
-import { GOLDEN } from '../parity';
+import { GOLDEN, PHOTOS } from '../parity';
 
-const PHOTOS = path.join(__dirname, '..', '..', 'fixtures', 'photos');
 const box = (x: number, y: number, width: number, height: number): Box => ({ x, y, width, height });
 const inside = (inner: Box, outer: Box): boolean =>
   inner.x >= outer.x && inner.y >= outer.y && inner.x + inner.width <= outer.x + outer.width && inner.y + inner.height <= outer.y + outer.height;

@@ -11,7 +11,7 @@ import { ModelRunner, openModel } from '../../../src/core/models/runner';
 import { searchForQuestion, type VisualAnswerer } from '../../../src/core/search/answer';
 import { FuyuAnswerer, answerPrompt, parseTargetList, targetsPrompt } from '../../../src/core/search/fuyu-answerer';
 import { gridHeatmap, type Box, type NodeDetection, type SearchModel, type SearchNode } from '../../../src/core/search/vstar';
-import { GOLDEN } from '../parity';
+import { GOLDEN, PHOTOS } from '../parity';
 
 const box = (x: number, y: number, width: number, height: number): Box => ({ x, y, width, height });
 
@@ -117,7 +117,7 @@ describe('Fuyu as the answering model (tiny golden Fuyu: random weights, so the 
       received.push(prompt);
       return generate(prompt, options);
     };
-    image = await decodeImage(path.join(GOLDEN, '..', 'photos', 'chelsea.jpg'));
+    image = await decodeImage(path.join(PHOTOS, 'chelsea.jpg'));
   });
   after(() => engine.dispose());
   beforeEach(() => (received.length = 0));

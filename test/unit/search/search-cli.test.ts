@@ -5,10 +5,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FoundTarget } from '../../../src/core/search/answer';
 import type { SearchResult } from '../../../src/core/search/vstar';
-import { GOLDEN } from '../parity';
+import { GOLDEN, PHOTOS } from '../parity';
 import { requireBuiltCli, runCli, type CliResult } from '../cli-runner';
 
-const ROCKET = path.join(__dirname, '..', '..', 'fixtures', 'photos', 'rocket.jpg');
+const ROCKET = path.join(PHOTOS, 'rocket.jpg');
 const MODEL = path.join(GOLDEN, 'clip-tiny');
 let tmp: string;
 
