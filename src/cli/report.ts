@@ -190,14 +190,17 @@ interface VisionRun {
   heads: number;
   /** attentions.{i} per layer, [heads, N, N]. */
   attentions: Float32Array[];
+  /** A ViT classifier's logits (absent without a classification head, and for CLIP). */
+  logits?: Float32Array;
 }
 
 async function runVision(runner: ModelRunner, loaded: LoadedModel, pixelValues: TensorData, signal: AbortSignal): Promise<VisionRun> {
   if (loaded.kind === 'vit') {
-    const L = loaded.model.config.num_hidden_layers;
-    const fetches = Array.from({ length: L }, (_, i) => `attentions.${i}`);
-    const run = await runner.runViT(loaded, pixelValues, { fetches, signal });
-    return { grid: run.grid, heads: loaded.model.config.num_attention_heads, attentions: fetches.map((n) => run.tensors[n]!.data as Float32Array) };
+    const outputs = loaded.model.outputs(pixelValues.dims[2]!, pixelValues.dims[3]!);
+    const attentionNames = outputs.attentions.map((o) => o.name);
+    const run = await runner.runViT(loaded, pixelValues, { fetches: [...(outputs.logits ? ['logits'] : []), ...attentionNames], signal });
+    const logits = run.tensors.logits?.data as Float32Array | undefined;
+    return { grid: run.grid, heads: loaded.model.config.num_attention_heads, attentions: attentionNames.map((n) => run.tensors[n]!.data as Float32Array), logits };
   }
   const clip = loaded as LoadedCLIP;
   const L = clip.model.config.vision_config.num_hidden_layers;
@@ -221,7 +224,7 @@ async function visionSections(runner: ModelRunner, loaded: LoadedModel, images: 
     method: `<p>The image after the checkpoint's <code>preprocessor_config.json</code> (resize${loaded.kind === 'clip' ? ', centre crop' : ''}, rescale, normalise; normalisation undone for display). Patch (r, c) is token ${grid.prefixTokens} + r·${grid.cols} + c; pixels past the last whole patch are not seen by the model.</p>`,
   });
 
-  sections.push(loaded.kind === 'vit' ? await vitLabels(runner, loaded, input, signal) : await clipViews(runner, loaded as LoadedCLIP, input, grid, shown, scale, args, signal));
+  sections.push(loaded.kind === 'vit' ? vitLabels(loaded, run.logits) : await clipViews(runner, loaded as LoadedCLIP, input, grid, shown, scale, args, signal));
   const clip = loaded.kind === 'clip' ? loaded : undefined;
   if (clip?.model.hasText && args.texts.length > 0 && (images.length > 1 || args.texts.length > 1)) {
     sections.push(await clipMatrixSection(runner, clip, images.map((image, i) => (i === 0 ? input : visionInput(loaded, image))), names, args, signal));
@@ -236,11 +239,10 @@ async function visionSections(runner: ModelRunner, loaded: LoadedModel, images: 
   return sections;
 }
 
-async function vitLabels(runner: ModelRunner, loaded: LoadedModel & { kind: 'vit' }, input: VisionInput, signal: AbortSignal): Promise<ReportSection> {
-  const run = await runner.runViT(loaded, input.pixelValues, { fetches: loaded.model.labels.length > 0 ? ['logits'] : [], signal });
-  const logits = run.tensors.logits;
+/** The top labels of the ViT run's logits (from runVision, so the model runs once). */
+function vitLabels(loaded: LoadedModel & { kind: 'vit' }, logits: Float32Array | undefined): ReportSection {
   const body = logits
-    ? barsHtml(topK(logits.data as Float32Array, loaded.model.labels, 5).map((t) => ({ label: t.label, value: t.probability, note: `logit ${t.logit.toFixed(3)}` })))
+    ? barsHtml(topK(logits, loaded.model.labels, 5).map((t) => ({ label: t.label, value: t.probability, note: `logit ${t.logit.toFixed(3)}` })))
     : '<p class="note">This checkpoint has no classification head (no classifier.weight).</p>';
   return {
     id: 'labels',

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readSafetensorsAll } from '../../src/core/io/safetensors';
+import { readSafetensorsAll, writeSafetensors } from '../../src/core/io/safetensors';
 import { GOLDEN } from './parity';
 import { requireBuiltCli, runCli, type CliResult } from './cli-runner';
 
@@ -52,6 +52,21 @@ describe('vision-inspector report (CLI)', () => {
     assert.match(html, /Averaged over 2 images/);
     assert.match(html, /cross-correlation/);
     assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp')), []);
+  });
+
+  it('ViT without a classification head: the labels section says so (the model runs once, for attentions)', async () => {
+    const dir = path.join(tmp, 'vit-headless');
+    fs.cpSync(path.join(GOLDEN, 'vit-tiny'), dir, { recursive: true });
+    const file = path.join(dir, 'model.safetensors');
+    const tensors = [...(await readSafetensorsAll(file))].filter(([name]) => !name.startsWith('classifier.'));
+    assert.ok(tensors.length > 0);
+    await writeSafetensors(file, tensors.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data as ArrayBufferView })), { format: 'pt' });
+    const out = path.join(tmp, 'headless.html');
+    const r = await cli('report', '--model', dir, '--image', path.join(GOLDEN, 'vit-tiny', 'nonsquare.png'), '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    const html = fs.readFileSync(out, 'utf8');
+    assert.match(html, /no classification head/);
+    assert.ok(sectionsOf(html).includes('attention'));
   });
 
   it('CLIP with --text: zero-shot bars with transformers\' probabilities, one heatmap per phrase', async () => {
