@@ -388,14 +388,16 @@ export class InspectionService implements vscode.Disposable {
     const t0 = performance.now();
     await runner.prepareViT(loaded, pixels.dims[2]!, pixels.dims[3]!, signal);
     const t1 = performance.now();
-    const run = await runner.runViT(loaded, pixels, { signal });
+    // Only what the views use: the hidden states would be copied out of ORT and sent for nothing.
+    const outputs = loaded.model.outputs(pixels.dims[2]!, pixels.dims[3]!);
+    const attentionNames = outputs.attentions.map((o) => o.name);
+    const run = await runner.runViT(loaded, pixels, { signal, fetches: [...(outputs.logits ? ['logits'] : []), ...attentionNames] });
     const t2 = performance.now();
-    const layers = loaded.model.config.num_hidden_layers;
     const logits = run.tensors.logits;
     return {
       grid: run.grid,
       heads: loaded.model.config.num_attention_heads,
-      attentions: Array.from({ length: layers }, (_, i) => float32Output(run.tensors, `attentions.${i}`)),
+      attentions: attentionNames.map((n) => float32Output(run.tensors, n)),
       labels: logits && logits.type === 'float32' ? topK(logits.data, loaded.model.labels, 5) : [],
       timing: () => ({ loadMs: t1 - t0, inferenceMs: t2 - t1 }),
     };
