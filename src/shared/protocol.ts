@@ -463,7 +463,8 @@ const isOneOf = <T extends string>(list: readonly T[], v: unknown): v is T => ty
 
 /** Texts the webview may send: a handful of short labels, not a corpus. */
 const MAX_TEXTS = 64;
-const MAX_TEXT_CHARS = 300;
+/** Longest label, template, phrase or search target the host takes. */
+export const MAX_TEXT_CHARS = 300;
 const isTextList = (v: unknown): v is string[] =>
   Array.isArray(v) && v.length > 0 && v.length <= MAX_TEXTS && v.every((t) => isString(t) && t.trim().length > 0 && t.length <= MAX_TEXT_CHARS);
 const isTemplate = (v: unknown): v is string => isString(v) && v.length <= MAX_TEXT_CHARS && v.includes('{}');

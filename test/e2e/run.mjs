@@ -516,8 +516,15 @@ try {
     await shot('clip-attention');
   });
 
-  await step('CLIP tab: typed labels give zero-shot probability bars', async () => {
+  await step('CLIP tab: a label over the host\'s limit is refused with a message, and the tab stays usable', async () => {
     await clipFrame.locator('#tab-clip').click();
+    await clipFrame.locator('#clip-labels').fill(`a cat\n${'x'.repeat(301)}`);
+    await clipFrame.locator('#clip-classify').click();
+    await clipFrame.locator('#clip-error', { hasText: 'at most 300 characters' }).waitFor({ timeout: WAIT });
+    if (await clipFrame.locator('#clip-classify').isDisabled()) throw new Error('the tab stayed busy');
+  });
+
+  await step('CLIP tab: typed labels give zero-shot probability bars', async () => {
     await clipFrame.locator('#clip-labels').fill('a cat\na dog\na red car');
     await clipFrame.locator('#clip-classify').click();
     await clipFrame.locator('#clip-bars li').nth(2).waitFor({ timeout: WAIT });

@@ -10,6 +10,7 @@ import { fuyuCard } from '../../src/shared/method-cards.js';
 import { colormapTable, formatValue, valueRange } from '../../src/shared/colormap.js';
 import {
   MAX_FUYU_NEW_TOKENS,
+  MAX_FUYU_PROMPT_CHARS,
   type FuyuInspection,
   type FuyuTextToken,
   type FuyuWeights,
@@ -156,6 +157,10 @@ export class FuyuView extends LitElement {
   private generate(): void {
     if (!this.prompt.trim()) {
       this.error = 'Type a prompt.';
+      return;
+    }
+    if (this.prompt.length > MAX_FUYU_PROMPT_CHARS) {
+      this.error = `The prompt has ${this.prompt.length} characters; at most ${MAX_FUYU_PROMPT_CHARS}.`;
       return;
     }
     const maxNewTokens = Math.round(this.maxNewTokens);
@@ -335,7 +340,7 @@ export class FuyuView extends LitElement {
         <div class="row">
           ${PRESETS.map((p) => html`<vscode-button secondary id=${`fuyu-preset-${p.id}`} @click=${() => (this.prompt = p.prompt)}>${p.label}</vscode-button>`)}
         </div>
-        <textarea id="fuyu-prompt" rows="3" .value=${this.prompt} @input=${(e: Event) => (this.prompt = (e.target as HTMLTextAreaElement).value)}></textarea>
+        <textarea id="fuyu-prompt" rows="3" maxlength=${String(MAX_FUYU_PROMPT_CHARS)} .value=${this.prompt} @input=${(e: Event) => (this.prompt = (e.target as HTMLTextAreaElement).value)}></textarea>
         <label class="row">Max new tokens
           <input id="fuyu-max-tokens" class="text-input" type="number" min="1" max=${String(MAX_FUYU_NEW_TOKENS)} .value=${String(this.maxNewTokens)}
             @change=${(e: Event) => (this.maxNewTokens = Number((e.target as HTMLInputElement).value))} />

@@ -20,7 +20,9 @@ import { COLORMAPS, colormapTable, mapRange, type ColormapName, type ValueRange 
 import { gridRect, hitTestPatch, patchRect, patchToken, tokenPatch, type Rect } from '../../src/shared/patch-geometry.js';
 import {
   HEAD_FUSIONS,
+  MAX_TEXT_CHARS,
   parseHostToInspector,
+  parseInspectorToHost,
   type ErrorAction,
   type FuyuInspection,
   type HostToInspectorMessage,
@@ -250,6 +252,10 @@ export class InspectorApp extends LitElement {
   private readonly ask: HostRequest = (message) => this.request({ ...message, requestId: this.nextRequestId++ });
 
   private request(message: InspectorToHostMessage & { requestId: number }): Promise<HostToInspectorMessage> {
+    // The host drops what its validator refuses, so an answer would never come: refuse it here.
+    if (!parseInspectorToHost(message)) {
+      return Promise.reject(new Error(`The inspector takes texts (labels, template, phrase) of at most ${MAX_TEXT_CHARS} characters, and at most 64 labels; shorten them.`));
+    }
     return new Promise((resolve, reject) => {
       this.pending.set(message.requestId, { resolve, reject });
       api.postMessage(message);

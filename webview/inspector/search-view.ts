@@ -9,7 +9,7 @@ import { LitElement, html, nothing } from 'lit';
 import { colormapTable } from '../../src/shared/colormap.js';
 import { searchCard } from '../../src/shared/method-cards.js';
 import { targetsFromQuestion } from '../../src/core/search/answer.js';
-import type { CLIPInspection, InspectorToHostMessage, HostToInspectorMessage, ReplayBox, ReplayHeatmap, ReplayStep, SearchAnswer, SearchReplay } from '../../src/shared/protocol.js';
+import { MAX_FUYU_PROMPT_CHARS, MAX_TEXT_CHARS, type CLIPInspection, type InspectorToHostMessage, type HostToInspectorMessage, type ReplayBox, type ReplayHeatmap, type ReplayStep, type SearchAnswer, type SearchReplay } from '../../src/shared/protocol.js';
 import { parseLabels, relativeScores, scaleBox } from '../../src/shared/view-helpers.js';
 import { fitCanvas, fitSize, sizeStages } from '../common/heatmap.js';
 import { renderMethodCard } from '../common/method-card.js';
@@ -98,6 +98,14 @@ export class SearchView extends LitElement {
     const targets = parseLabels(this.targetsText, 8);
     if (targets.length === 0) {
       this.error = 'Type what to look for.';
+      return;
+    }
+    if (targets.some((t) => t.length > MAX_TEXT_CHARS)) {
+      this.error = `A target has more than ${MAX_TEXT_CHARS} characters; shorten it.`;
+      return;
+    }
+    if (this.questionText.trim().length > MAX_FUYU_PROMPT_CHARS) {
+      this.error = `The question has more than ${MAX_FUYU_PROMPT_CHARS} characters; shorten it.`;
       return;
     }
     this.stop();
@@ -239,7 +247,7 @@ export class SearchView extends LitElement {
     const steps = search?.steps.length ?? 0;
     return html`<div class="controls">
         <label>Question <span class="muted">(optional; a Fuyu model, if selected, answers it)</span>
-          <input id="search-question" class="text-input wide" .value=${this.questionText} placeholder="What is the colour of the cat's collar?"
+          <input id="search-question" class="text-input wide" maxlength=${String(MAX_FUYU_PROMPT_CHARS)} .value=${this.questionText} placeholder="What is the colour of the cat's collar?"
             @input=${(e: Event) => this.setQuestion((e.target as HTMLInputElement).value)}
             @keydown=${(e: KeyboardEvent) => e.key === 'Enter' && this.running === undefined && this.start()} />
         </label>
