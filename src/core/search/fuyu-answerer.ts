@@ -20,13 +20,10 @@ import { UserError, check } from '../errors.js';
 import { cropImage } from '../image/crop.js';
 import { preprocessFuyu } from '../image/preprocess.js';
 import type { RgbImage } from '../image/types.js';
-import type { FuyuRunner } from '../models/fuyu-runner.js';
+import type { FuyuPrompt, FuyuRunner } from '../models/fuyu-runner.js';
 import { modelDisplayName } from '../io/hub-layout.js';
 import type { FoundTarget, ModelExchange, TargetProposal, VisualAnswerer } from './answer.js';
 import type { Box } from './vstar.js';
-
-/** SEAL's VQA model's fixed reply before its list of missing objects (SPEC §6.2). */
-export const VSTAR_MISSING_OBJECTS = 'Sorry, I can not answer the question. Some visual information about the following objects is missing or unclear:';
 
 /** Most targets kept from one proposal (the inspector's search takes at most 8). */
 export const MAX_PROPOSED_TARGETS = 8;
@@ -118,19 +115,21 @@ export class FuyuAnswerer implements VisualAnswerer {
   private async ask(image: RgbImage, box: Box, prompt: string, maxNewTokens: number, signal?: AbortSignal): Promise<ModelExchange> {
     const { checkpoint } = this.runner.loaded;
     const patches = preprocessFuyu(cropImage(image, box), checkpoint.preprocessorConfig ?? {}, { file: path.join(checkpoint.dir, 'preprocessor_config.json') });
-    let length: number;
+    let prepared: FuyuPrompt;
     try {
-      length = this.runner.prepare(patches, prompt).layout.inputIds.length;
+      prepared = this.runner.prepare(patches, prompt);
     } catch (err) {
       // The runner says what does not fit; the user also needs to know which model it is about.
       if (err instanceof UserError && !err.file) throw new UserError(`the question does not fit: ${err.message}`, checkpoint.dir);
       throw err;
     }
+    const length = prepared.layout.inputIds.length;
     const room = this.runner.model.config.max_position_embeddings - length;
     check(room > 0, `the image and prompt take ${length} tokens, the whole context of this model; nothing is left for an answer.`, checkpoint.dir,
       'Ask a shorter question, or use a model with a longer context.');
     const newTokens = Math.min(maxNewTokens, room);
-    const generation = await this.runner.generate(this.runner.prepare(patches, prompt, newTokens), { maxNewTokens: newTokens, signal });
+    // generate() checks the prompt and new tokens against the context again; `room` made them fit.
+    const generation = await this.runner.generate(prepared, { maxNewTokens: newTokens, signal });
     return { prompt, imageBox: { ...box }, text: generation.text.trim() };
   }
 }
