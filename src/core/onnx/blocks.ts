@@ -35,7 +35,7 @@ export function activation(g: GraphBuilder, x: Value, hiddenAct: string): Value 
     case 'relu':
       return g.op('Relu', [x]);
     default:
-      throw new Error(`unsupported hidden_act "${hiddenAct}" (supported: gelu, quick_gelu, relu2, relu)`);
+      throw new Error(`unsupported hidden_act "${hiddenAct}" (supported: ${SUPPORTED_ACTIVATIONS.join(', ')})`);
   }
 }
 

@@ -129,9 +129,6 @@ export const DEFAULT_SEARCH_OPTIONS = {
   multiInstanceScore: 0.5,
 } as const;
 
-/** V*'s own thresholds on its mask logits (SPEC §6.4), for a model whose cue values are logits like V*'s. */
-export const VSTAR_CUE_THRESHOLDS = { cueThreshold: 6.0, cueThresholdDecay: 0.7, cueThresholdMinimum: 3.0 } as const;
-
 export type ResolvedSearchOptions = typeof DEFAULT_SEARCH_OPTIONS & { maxNodes: number | null };
 
 export interface ScoreTerm {
