@@ -146,21 +146,13 @@ export class CLIPRunner {
   /** Loads (or reuses) the vision session for one input size; returns its key. */
   async prepareVision(height: number, width: number, signal?: AbortSignal): Promise<string> {
     const key = graphKey({ kind: 'clip-vision', checkpoint: this.loaded.checkpoint.identity(), height, width });
-    if (!this.engine.hasSession(key)) {
-      const graph = await this.graphs.get(key, () => this.model.buildVisionGraph(height, width));
-      await this.engine.loadSession(key, { modelBytes: graph.bytes, externalDataDir: graph.externalDataDir }, { signal });
-    }
-    return key;
+    return this.graphs.loadSession(this.engine, key, () => this.model.buildVisionGraph(height, width), signal);
   }
 
   /** Loads (or reuses) the text session; returns its key. */
   async prepareText(signal?: AbortSignal): Promise<string> {
     const key = graphKey({ kind: 'clip-text', checkpoint: this.loaded.checkpoint.identity() });
-    if (!this.engine.hasSession(key)) {
-      const graph = await this.graphs.get(key, async () => this.model.buildTextGraph());
-      await this.engine.loadSession(key, { modelBytes: graph.bytes, externalDataDir: graph.externalDataDir }, { signal });
-    }
-    return key;
+    return this.graphs.loadSession(this.engine, key, async () => this.model.buildTextGraph(), signal);
   }
 
   /** The vision tower on `pixelValues` float32 [B, 3, H, W]. */

@@ -298,11 +298,7 @@ export class FuyuRunner {
   async prepareGraph(kind: FuyuGraphKind, detail: FuyuDetail, signal?: AbortSignal): Promise<string> {
     const quantized = this.weights === 'fp32' ? undefined : await this.quantizedWeights(signal);
     const key = graphKey({ kind: `fuyu-${kind}`, version: FUYU_GRAPH_VERSION, detail, checkpoint: this.loaded.checkpoint.identity(), weights: quantized?.file });
-    if (!this.engine.hasSession(key)) {
-      const graph = await this.graphs.get(key, async () => this.model.buildGraph(kind, detail, quantized));
-      await this.engine.loadSession(key, { modelBytes: graph.bytes, externalDataDir: graph.externalDataDir }, { signal });
-    }
-    return key;
+    return this.graphs.loadSession(this.engine, key, async () => this.model.buildGraph(kind, detail, quantized), signal);
   }
 
   /** The prompt's forward pass (transformers' `model(...)` on the processor output), without batch axes. */

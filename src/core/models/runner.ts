@@ -101,11 +101,7 @@ export class ModelRunner {
   /** Loads (or reuses) the ViT session for an input size; returns its session key. */
   async prepareViT(loaded: LoadedViT, height: number, width: number, signal?: AbortSignal): Promise<string> {
     const key = graphKey({ kind: 'vit', checkpoint: loaded.checkpoint.identity(), height, width });
-    if (!this.engine.hasSession(key)) {
-      const graph = await this.graphs.get(key, () => loaded.model.buildGraph(height, width));
-      await this.engine.loadSession(key, { modelBytes: graph.bytes, externalDataDir: graph.externalDataDir }, { signal });
-    }
-    return key;
+    return this.graphs.loadSession(this.engine, key, () => loaded.model.buildGraph(height, width), signal);
   }
 
   /** `pixelValues`: float32 [1, 3, H, W] as the model's image processor makes it. */

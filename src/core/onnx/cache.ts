@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeWholeFile } from '../io/safetensors.js';
+import type { InferenceEngine } from '../engine/client.js';
 import type { BuiltGraph } from './graph.js';
 
 /** Bump when graph construction changes, so stale cached graphs are never reused. */
@@ -38,6 +39,15 @@ export class GraphCache {
     const built = await build();
     if (this.dir) await this.write(key, built);
     return { bytes: built.bytes, externalDataDir: built.externalDataDir, source: 'built' };
+  }
+
+  /** Loads the session `key` into `engine` unless it has it: the graph from this cache, built on a miss. Returns `key`. */
+  async loadSession(engine: InferenceEngine, key: string, build: () => Promise<BuiltGraph>, signal?: AbortSignal): Promise<string> {
+    if (!engine.hasSession(key)) {
+      const graph = await this.get(key, build);
+      await engine.loadSession(key, { modelBytes: graph.bytes, externalDataDir: graph.externalDataDir }, { signal });
+    }
+    return key;
   }
 
   private async read(key: string): Promise<CachedGraph | undefined> {
