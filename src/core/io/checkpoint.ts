@@ -185,8 +185,16 @@ export class Checkpoint {
   /**
    * A stable key for caches of things derived from this checkpoint (converted graphs): it changes
    * when a weight file is replaced or touched (real path, size, mtime) or a config changes.
+   * Computed once: every input was read when the folder was opened.
    */
   identity(): string {
+    this.identityKey ??= this.computeIdentity();
+    return this.identityKey;
+  }
+
+  private identityKey: string | undefined;
+
+  private computeIdentity(): string {
     const hash = createHash('sha256');
     const add = (text: string): void => {
       hash.update(`${Buffer.byteLength(text)}:`).update(text); // length-prefixed: no ambiguous concatenations
