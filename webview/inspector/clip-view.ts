@@ -11,7 +11,7 @@ import { layerRow } from '../../src/shared/attention-rows.js';
 import { cellColors, colormapTable, valueRange, formatValue } from '../../src/shared/colormap.js';
 import { gridRect } from '../../src/shared/patch-geometry.js';
 import type { ClipMatrixData, CLIPInspection, ImageSetInfo, InspectorToHostMessage, TextAttentionData, ZeroShotScore } from '../../src/shared/protocol.js';
-import { displayToken, parseLabels } from '../../src/shared/view-helpers.js';
+import { displayToken, parseLabels, scaleBox } from '../../src/shared/view-helpers.js';
 import { fitCanvas, fitSize, PatchImage, sizeStages } from '../common/heatmap.js';
 import { putRgb } from '../common/image-pixels.js';
 import { renderMethodCard } from '../common/method-card.js';
@@ -257,7 +257,7 @@ export class ClipView extends LitElement {
     const patches = new PatchImage(grid.rows, grid.cols);
     patches.paint(sim.values, 0, valueRange(sim.values), colormapTable('inferno'));
     const area = gridRect(placement, grid);
-    patches.drawOnto(ctx, { x: area.x * scale, y: area.y * scale, width: area.width * scale, height: area.height * scale }, false, 0.65);
+    patches.drawOnto(ctx, scaleBox(area, scale), false, 0.65);
     canvas.dataset.state = 'drawn';
   }
 

@@ -17,6 +17,7 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import { rolloutRow } from '../../src/core/analysis/rollout.js';
 import { layerRow, tokenRow } from '../../src/shared/attention-rows.js';
 import { COLORMAPS, colormapTable, mapRange, type ColormapName, type ValueRange } from '../../src/shared/colormap.js';
+import { scaleBox } from '../../src/shared/view-helpers.js';
 import { gridRect, hitTestPatch, patchRect, patchToken, tokenPatch, type Rect } from '../../src/shared/patch-geometry.js';
 import {
   HEAD_FUSIONS,
@@ -452,8 +453,7 @@ export class InspectorApp extends LitElement {
   }
 
   private toDisplay(r: Rect): Rect {
-    const s = this.displayScale();
-    return { x: r.x * s, y: r.y * s, width: r.width * s, height: r.height * s };
+    return scaleBox(r, this.displayScale());
   }
 
   private draw(): void {
@@ -641,7 +641,7 @@ export class InspectorApp extends LitElement {
     const patches = new PatchImage(inspection.grid.rows, inspection.grid.cols);
     patches.paint(values.values, inspection.grid.prefixTokens, values.range, colormapTable(this.view.colormap));
     const area = gridRect(inspection.placement, inspection.grid);
-    patches.drawOnto(ctx, { x: area.x * scale, y: area.y * scale, width: area.width * scale, height: area.height * scale }, this.view.smooth, this.view.opacity);
+    patches.drawOnto(ctx, scaleBox(area, scale), this.view.smooth, this.view.opacity);
     const base64 = canvas.toDataURL('image/png').split(',')[1] ?? '';
     api.postMessage({ type: 'exportPng', suggestedName: this.exportName('png'), base64 });
   }
