@@ -3,7 +3,7 @@
  * TS) run here on a scaled-down copy of the image; the model's learned patch-embedding filters
  * and their response maps come from the host (they need the weights).
  */
-import { LitElement, html, nothing } from 'lit';
+import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import {
   applyKernel,
   BORDER_MODES,
@@ -27,7 +27,7 @@ import { colormapTable, valueRange } from '../../src/shared/colormap.js';
 import { convolutionCard, learnedFiltersCard } from '../../src/shared/method-cards.js';
 import { gridRect } from '../../src/shared/patch-geometry.js';
 import type { Inspection, PatchFilterSet } from '../../src/shared/protocol.js';
-import { resizeKernelValues } from '../../src/shared/view-helpers.js';
+import { resizeKernelValues, scaleBox } from '../../src/shared/view-helpers.js';
 import { fitCanvas, fitSize, PatchImage, sizeStages } from '../common/heatmap.js';
 import { loadRgb, putRgb } from '../common/image-pixels.js';
 import { renderMethodCard } from '../common/method-card.js';
@@ -48,6 +48,9 @@ const FILTER_NAMES: Record<ClassicFilterId | 'custom', string> = {
   custom: 'Custom…',
 };
 type FilterChoice = ClassicFilterId | 'custom';
+
+/** The properties the convolution output is computed from ('active': the canvases exist from then on). */
+const COMPUTED_FROM = ['active', 'inspection', 'imageUrl', 'filter', 'second', 'operation', 'border', 'channels', 'custom'] as const;
 
 export class ConvView extends LitElement {
   static override properties = {
@@ -193,7 +196,7 @@ export class ConvView extends LitElement {
       const patches = new PatchImage(set.rows, set.cols);
       patches.paint(values, 0, valueRange(values), colormapTable('viridis'));
       const area = gridRect(this.inspection.placement, { ...this.inspection.grid, rows: set.rows, cols: set.cols });
-      patches.drawOnto(ctx, { x: area.x * scale, y: area.y * scale, width: area.width * scale, height: area.height * scale }, false, 0.85);
+      patches.drawOnto(ctx, scaleBox(area, scale), false, 0.85);
       map.dataset.state = 'drawn';
     }
   }
@@ -207,10 +210,12 @@ export class ConvView extends LitElement {
     if (entry && index < 64) this.channel = entry.channel;
   };
 
-  protected override updated(): void {
+  protected override updated(changed: PropertyValues): void {
     sizeStages(this);
     if (!this.active) return;
-    void this.compute();
+    // The convolution runs again only when its input or settings change (or the tab's canvases
+    // were just created), not when a learned filter is browsed or a note set.
+    if (COMPUTED_FROM.some((p) => changed.has(p))) void this.compute();
     void this.loadLearned();
     this.drawLearned();
   }

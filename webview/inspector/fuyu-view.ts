@@ -5,7 +5,7 @@
  * token draws its attention to every image patch (one layer, mean over heads) over the image.
  * The weight precision is chosen, with its memory estimate, before anything is loaded.
  */
-import { LitElement, html, nothing } from 'lit';
+import { LitElement, html, nothing, type PropertyValues } from 'lit';
 import { fuyuCard } from '../../src/shared/method-cards.js';
 import { colormapTable, formatValue, valueRange } from '../../src/shared/colormap.js';
 import {
@@ -42,6 +42,9 @@ interface Answer {
   attention: Float32Array;
   ms: number;
 }
+
+/** The properties the heatmap and the token layout are drawn from. */
+const DRAWN_FROM = ['inspection', 'imageUrl', 'answer', 'chosen', 'layer'] as const;
 
 export class FuyuView extends LitElement {
   static override properties = {
@@ -291,9 +294,11 @@ export class FuyuView extends LitElement {
     canvas.dataset.state = 'drawn';
   }
 
-  protected override updated(): void {
+  protected override updated(changed: PropertyValues): void {
     sizeStages(this);
-    this.draw();
+    // Not on every streamed token, progress message or keystroke: the pictures depend on these only
+    // (the image's load event draws as well).
+    if (DRAWN_FROM.some((p) => changed.has(p))) this.draw();
   }
 
   /** Text tokens count from <s>; generated ones from 1, as the answer reads. */
