@@ -9,7 +9,7 @@ import { decodeImage } from '../core/image/decode.js';
 import { preprocessFuyu } from '../core/image/preprocess.js';
 import { formatBytes } from '../core/io/hub-download.js';
 import { readSafetensorsAll, writeSafetensors, type TensorToWrite } from '../core/io/safetensors.js';
-import { FuyuRunner, estimateFuyuMemory, type FuyuPrompt, type LoadedFuyu } from '../core/models/fuyu-runner.js';
+import { FuyuRunner, estimateFuyuMemory, formatMemoryEstimate, type FuyuPrompt, type LoadedFuyu } from '../core/models/fuyu-runner.js';
 import { WEIGHT_PRECISIONS, type WeightPrecision } from '../core/models/quantize.js';
 import type { ModelRunner } from '../core/models/runner.js';
 import { modelDisplayName } from '../core/io/hub-layout.js';
@@ -55,7 +55,7 @@ export async function inferFuyu(fuyu: FuyuRunner, args: FuyuArgs, signal: AbortS
   const how = fuyu.weights === 'fp32' ? 'the checkpoint\'s weights computed in float32' : `${fuyu.weights.slice(3)}-bit MatMulNBits blocks cached in ${fuyu.quantizedCacheDir}`;
   process.stderr.write(`weights: ${fuyu.weights}, ${how}${chosen}\n`);
   const memory = estimateFuyuMemory(fuyu.model, fuyu.weights, inputIds.length + maxNewTokens);
-  process.stderr.write(`estimated memory: ${formatBytes(memory.totalBytes)} (weights ${formatBytes(memory.weightBytes)}, KV cache ${formatBytes(memory.kvCacheBytes)}, activations ${formatBytes(memory.activationBytes)})\n`);
+  process.stderr.write(`estimated memory: ${formatMemoryEstimate(memory)}\n`);
 
   const full = fuyu.detail === 'full';
   const L = fuyu.model.config.num_hidden_layers;

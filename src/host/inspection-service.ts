@@ -23,7 +23,7 @@ import { ModelRunner, openModel, topK, type LoadedCLIP, type LoadedFuyu, type Lo
 import type { TextAttention } from '../core/models/clip-runner';
 import type { SimilarityMatrix } from '../core/models/clip-heatmap';
 import type { PatchGrid } from '../core/models/vit';
-import { FuyuRunner, defaultWeightPrecision, estimateFuyuMemory } from '../core/models/fuyu-runner';
+import { FuyuRunner, defaultWeightPrecision, estimateFuyuMemory, formatMemoryEstimate } from '../core/models/fuyu-runner';
 import { FUYU_IO } from '../core/models/fuyu';
 import { WEIGHT_PRECISIONS } from '../core/models/quantize';
 import { formatBytes } from '../core/io/hub-download';
@@ -308,8 +308,7 @@ export class InspectionService implements vscode.Disposable {
         // The runner's precisions; assigning them to the protocol's type checks that the lists agree.
         memory: WEIGHT_PRECISIONS.map((weights) => {
           const m = estimateFuyuMemory(model, weights, estimateTokens);
-          const summary = `${formatBytes(m.totalBytes)} (weights ${formatBytes(m.weightBytes)}, KV cache ${formatBytes(m.kvCacheBytes)}, activations ${formatBytes(m.activationBytes)})`;
-          return { weights, ...m, summary };
+          return { weights, ...m, summary: formatMemoryEstimate(m) };
         }),
         timings: { totalMs: performance.now() - started, loadMs: 0, inferenceMs: 0, cached: false },
       },
@@ -619,11 +618,6 @@ export class InspectionService implements vscode.Disposable {
     this.runner = undefined;
     this.fuyuRunners.clear();
     if (engine) void engine.dispose();
-  }
-
-  clearResults(): void {
-    this.results.clear();
-    this.fuyuResults.clear();
   }
 
   dispose(): void {

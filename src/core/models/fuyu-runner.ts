@@ -13,6 +13,7 @@ import { check } from '../errors.js';
 import type { InferenceEngine, TensorData } from '../engine/client.js';
 import { elementCount } from '../engine/tensors.js';
 import { CONFIG_FILE, type Checkpoint } from '../io/checkpoint.js';
+import { formatBytes } from '../io/hub-download.js';
 import { graphKey, type GraphCache } from '../onnx/cache.js';
 import { decodeFuyuAnswer, encodeFuyuPrompt } from '../text/fuyu-locations.js';
 import { FuyuTokenizer } from '../text/fuyu-tokenizer.js';
@@ -79,6 +80,11 @@ export function estimateFuyuMemory(model: Fuyu, weights: WeightPrecision, tokens
   const rows = Math.min(tokens, PREFILL_CHUNK_ROWS);
   const activationBytes = 4 * (3 * rows * F + (H / attentionHeadGroups(H)) * rows * tokens);
   return { weightBytes, kvCacheBytes, activationBytes, totalBytes: weightBytes + kvCacheBytes + activationBytes };
+}
+
+/** An estimate in words, as the CLI prints it and the Fuyu tab shows it. */
+export function formatMemoryEstimate(m: MemoryEstimate): string {
+  return `${formatBytes(m.totalBytes)} (weights ${formatBytes(m.weightBytes)}, KV cache ${formatBytes(m.kvCacheBytes)}, activations ${formatBytes(m.activationBytes)})`;
 }
 
 export interface LoadedFuyu {
