@@ -25,7 +25,7 @@ export const KNOWN_CHECKPOINTS: readonly KnownCheckpoint[] = [
   {
     id: 'adept/fuyu-8b',
     description: 'Fuyu-8B: large (8 billion parameters)',
-    detail: 'A download of many gigabytes (its size shows once it starts). Runs with int4 weights converted once, kept outside the model folder; the inspector has no Fuyu view yet (use the CLI).',
+    detail: 'A download of many gigabytes (its size shows once it starts). Runs with int4 weights converted once, kept outside the model folder; the Fuyu tab shows its memory estimate before loading.',
   },
 ];
 
