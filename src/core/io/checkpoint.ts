@@ -103,12 +103,17 @@ export class Checkpoint {
    * undefined when the folder has no such file.
    */
   async readJson(name: string): Promise<unknown> {
+    const text = await this.readText(name);
+    return text === undefined ? undefined : parseJson(text, path.join(this.dir, name));
+  }
+
+  /** Another text file of the folder (e.g. merges.txt); undefined when the folder has no such file. */
+  async readText(name: string): Promise<string | undefined> {
     const file = path.join(this.dir, name);
     if (path.isAbsolute(name) || path.relative(this.dir, file).startsWith('..')) {
-      throw new Error(`readJson expects a file name inside the model folder, got '${name}'`);
+      throw new Error(`expected a file name inside the model folder, got '${name}'`);
     }
-    const text = await readTextIfExists(file);
-    return text === undefined ? undefined : parseJson(text, file);
+    return readTextIfExists(file);
   }
 
   /** Tensor names in file (or index) order. */

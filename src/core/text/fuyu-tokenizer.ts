@@ -14,7 +14,7 @@
 import * as path from 'node:path';
 import { UserError, check } from '../errors.js';
 import type { Checkpoint } from '../io/checkpoint.js';
-import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE } from './tokenizer.js';
+import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, tokenContent } from './tokenizer.js';
 
 /** Score penalty of an unknown character below the lowest piece score (tokenizers' K_UNK_PENALTY). */
 const UNK_PENALTY = 10;
@@ -98,12 +98,7 @@ export class FuyuTokenizer {
     const json = await checkpoint.readJson(TOKENIZER_FILE);
     check(json !== undefined, `has no ${TOKENIZER_FILE}; Fuyu needs its tokenizer to lay out the prompt.`, checkpoint.dir, HINT);
     const config = await checkpoint.readJson(TOKENIZER_CONFIG_FILE);
-    const tokenOf = (key: string): string | undefined => {
-      const value = isObject(config) ? config[key] : undefined;
-      if (typeof value === 'string') return value;
-      if (isObject(value) && typeof value['content'] === 'string') return value['content'];
-      return undefined;
-    };
+    const tokenOf = (key: string): string | undefined => tokenContent(isObject(config) ? config[key] : undefined);
     return FuyuTokenizer.fromJson(json, file, { bos: tokenOf('bos_token'), eos: tokenOf('eos_token') });
   }
 

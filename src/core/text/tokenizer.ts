@@ -8,12 +8,10 @@
  * transformers (`truncation=True`) and OpenAI's `tokenize(truncate=True)` cut them: the first
  * `maxLength − 1` ids, then eos, so pooling still finds the end-of-text token.
  */
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Tokenizer as HfTokenizer } from '@huggingface/tokenizers' with { 'resolution-mode': 'import' };
 import { UserError, check } from '../errors.js';
 import type { Checkpoint } from '../io/checkpoint.js';
-import { fsUserError } from '../io/safetensors.js';
 
 export const TOKENIZER_FILE = 'tokenizer.json';
 export const TOKENIZER_CONFIG_FILE = 'tokenizer_config.json';
@@ -71,9 +69,8 @@ export class ClipTokenizer {
     let source = path.join(checkpoint.dir, TOKENIZER_FILE);
     if (json === undefined) {
       const vocabFile = path.join(checkpoint.dir, VOCAB_FILE);
-      const mergesFile = path.join(checkpoint.dir, MERGES_FILE);
       const vocab = await checkpoint.readJson(VOCAB_FILE);
-      const merges = await readTextIfExists(mergesFile);
+      const merges = await checkpoint.readText(MERGES_FILE);
       if (vocab === undefined && merges === undefined) return undefined;
       check(vocab !== undefined, `has ${MERGES_FILE} but no ${VOCAB_FILE}, so its tokenizer is incomplete.`, checkpoint.dir, TOKENIZER_HINT);
       check(merges !== undefined, `has ${VOCAB_FILE} but no ${MERGES_FILE}, so its tokenizer is incomplete.`, checkpoint.dir, TOKENIZER_HINT);
@@ -205,7 +202,7 @@ function clipTokenizerJson(vocab: Record<string, number>, merges: [string, strin
 }
 
 /** A special token as tokenizer_config.json writes it: a string or an AddedToken object. */
-function tokenContent(value: unknown): string | undefined {
+export function tokenContent(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'object' && value !== null && typeof (value as { content?: unknown }).content === 'string') return (value as { content: string }).content;
   return undefined;
@@ -217,11 +214,4 @@ function asObject(value: unknown, file: string): Record<string, unknown> | undef
   return value as Record<string, unknown>;
 }
 
-async function readTextIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fsUserError(err, file, 'read');
-  }
-}
+
