@@ -288,6 +288,11 @@ async function resolveModelFolder(folder: string): Promise<string> {
   return dir;
 }
 
+/** A shard name of an index: a plain file name next to it; anything else could point outside the folder. */
+export function isPlainFileName(name: string): boolean {
+  return name === path.basename(name) && !/[\\/]/.test(name) && name !== '.' && name !== '..' && name !== '';
+}
+
 /** The file's text, or undefined when it does not exist; other failures are UserErrors. */
 async function readTextIfExists(file: string): Promise<string | undefined> {
   try {
@@ -384,8 +389,7 @@ async function openSharded(dir: string): Promise<OpenedWeights> {
   const shardOf = new Map<string, string>();
   for (const [tensor, shard] of Object.entries(weightMap)) {
     check(typeof shard === 'string', `maps tensor '${tensor}' to a non-string shard name.`, indexPath, REDOWNLOAD_HINT);
-    // Shards are plain file names next to the index; anything else could point outside the folder.
-    check(shard === path.basename(shard) && !/[\\/]/.test(shard) && shard !== '.' && shard !== '..' && shard !== '',
+    check(isPlainFileName(shard),
       `maps tensor '${tensor}' to '${shard}', which is not a file name in the model folder.`, indexPath, REDOWNLOAD_HINT);
     shardOf.set(tensor, shard);
     const names = namesByShard.get(shard) ?? [];

@@ -35,7 +35,7 @@ import { CancelledError, UserError, check } from '../errors.js';
 import { CONFIG_FILE } from './checkpoint.js';
 import {
   COMMIT_HASH, DEFAULT_REVISION, EXAMPLE_MODEL_ID, METADATA_FILES, chooseWeights, hubCacheDir, hubEndpoint, isHubOffline,
-  isRepoId, isSafeRevision, pickleOnlyError, readHubToken, repoFolderName, shardsOfIndex, type Env,
+  isRepoId, isSafeRevision, pickleOnlyError, readHubToken, repoStorageDir, shardsOfIndex, type Env,
 } from './hub-layout.js';
 import { fsUserError, writeWholeFile } from './safetensors.js';
 
@@ -175,7 +175,7 @@ export async function downloadModel(repoId: string, options: DownloadOptions = {
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     progress: new ProgressTracker(repoId, options.onProgress),
   };
-  const storage = path.join(options.cacheDir ?? hubCacheDir(env), repoFolderName(repoId));
+  const storage = repoStorageDir(options.cacheDir ?? hubCacheDir(env), repoId);
 
   const { commit, files: repoFiles } = await resolveRevision(session, revision);
   const available = new Set(repoFiles);

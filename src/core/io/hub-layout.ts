@@ -21,7 +21,7 @@ import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from '../errors.js';
-import { CONFIG_FILE, PREPROCESSOR_CONFIG_FILE, SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE, isPickleWeights } from './checkpoint.js';
+import { CONFIG_FILE, PREPROCESSOR_CONFIG_FILE, SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE, isPickleWeights, isPlainFileName } from './checkpoint.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -228,7 +228,7 @@ export function shardsOfIndex(indexText: string): string[] | undefined {
   if (typeof map !== 'object' || map === null || Array.isArray(map)) return undefined;
   const shards = new Set<string>();
   for (const shard of Object.values(map)) {
-    if (typeof shard !== 'string' || shard !== path.basename(shard) || /[\\/]/.test(shard) || shard === '' || shard === '.' || shard === '..') return undefined;
+    if (typeof shard !== 'string' || !isPlainFileName(shard)) return undefined;
     shards.add(shard);
   }
   return shards.size > 0 ? [...shards].sort() : undefined;
