@@ -80,6 +80,20 @@ export function letterboxSquare(box: Box): Box {
   return { x: box.x - Math.floor((side - box.width) / 2), y: box.y - Math.floor((side - box.height) / 2), width: side, height: side };
 }
 
+/**
+ * A node's letterbox grid: a rows×cols heatmap of zeros over letterboxSquare(box), and which of its
+ * cells overlap the box itself (the others lie on the padding and never count).
+ */
+export function letterboxGrid(box: Box, rows: number, cols: number): { cue: Heatmap; usable: (cell: number) => boolean } {
+  const cue = gridHeatmap(letterboxSquare(box), rows, cols, new Array<number>(rows * cols).fill(0));
+  const usable = (i: number): boolean => {
+    const r = Math.floor(i / cols);
+    const c = i % cols;
+    return cue.xs[c + 1]! > box.x && cue.xs[c]! < box.x + box.width && cue.ys[r + 1]! > box.y && cue.ys[r]! < box.y + box.height;
+  };
+  return { cue, usable };
+}
+
 /** `box` of `image` pasted into its letterbox square filled with `fill` (V*'s expand2square). */
 export function letterbox(image: RgbImage, box: Box, fill: readonly number[] = LETTERBOX_FILL): RgbImage {
   check(Number.isInteger(box.x) && Number.isInteger(box.y) && box.width > 0 && box.height > 0 &&
@@ -161,6 +175,19 @@ export function regionCropBox(map: Heatmap, cells: readonly number[], node: Box,
   x1 = Math.min(x1, node.x + node.width);
   y1 = Math.min(y1, node.y + node.height);
   return growBox({ x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, node, grow, minSide);
+}
+
+/**
+ * The crops to score for a node's target cue (SPEC §7.2 detection): one per peak region, strongest
+ * first; the first is the detection, further ones (only at the root, peaks ≥ instancePeak) are instances.
+ */
+export function peakCropBoxes(
+  cue: Heatmap, usable: (cell: number) => boolean, node: SearchNode,
+  o: { regionFraction: number; instancePeak: number; cropGrow: number; minCropSide: number },
+): Box[] {
+  const root = node.level === 1;
+  const regions = peakRegions(cue.values, cue.rows, cue.cols, usable, o.regionFraction, (peak) => root && peak >= o.instancePeak);
+  return regions.map((r) => regionCropBox(cue, r.cells, node.box, o.cropGrow, o.minCropSide));
 }
 
 /** The piecewise-constant density over `node` that gives child k (a split of the node, splitBox) the mass `shares[k]`. */
@@ -274,26 +301,18 @@ export class CLIPSearchModel implements SearchModel {
     const [texts, scale] = await Promise.all([this.textEmbeddings(target, signal), this.runner.logitScale()]);
     const [crop] = await this.embedCrops([box], signal);
     const { rows, cols } = this.runner.model.grid(this.resolution, this.resolution);
-    const square = letterboxSquare(box);
-    const cue = gridHeatmap(square, rows, cols, new Array<number>(rows * cols).fill(0));
+    const { cue, usable } = letterboxGrid(box, rows, cols);
     const probability = patchProbabilities(texts.map((t) => patchSimilarity(crop!.patchEmbeds, t)), scale)[0]!;
-    const usable = (i: number): boolean => {
-      const r = Math.floor(i / cols);
-      const c = i % cols;
-      return cue.xs[c + 1]! > box.x && cue.xs[c]! < box.x + box.width && cue.ys[r + 1]! > box.y && cue.ys[r]! < box.y + box.height;
-    };
     cue.values = Array.from(probability, (p, i) => (usable(i) ? p : 0));
     return { cue, usable };
   }
 
   async detect(node: SearchNode, target: string, signal?: AbortSignal): Promise<NodeDetection> {
     const { cue, usable } = await this.targetCue(node.box, target, signal);
-    const root = node.level === 1;
-    const regions = peakRegions(cue.values, cue.rows, cue.cols, usable, this.regionFraction, (peak) => root && peak >= this.instancePeak);
-    const boxes = regions.map((r) => regionCropBox(cue, r.cells, node.box, this.cropGrow, this.minCropSide));
+    const boxes = peakCropBoxes(cue, usable, node, { regionFraction: this.regionFraction, instancePeak: this.instancePeak, cropGrow: this.cropGrow, minCropSide: this.minCropSide });
     const scores = await this.scoreCrops(boxes, target, signal);
     const detections: Detection[] = boxes.map((box, i) => ({ box, score: scores[i]! }));
-    return { cue, detection: detections[0], instances: root ? detections.slice(1) : undefined };
+    return { cue, detection: detections[0], instances: node.level === 1 ? detections.slice(1) : undefined };
   }
 
   /** CLIP-only contextual cue (SPEC §7.2 (C)): children as crops, softmax over them, each child's share spread over it. */

@@ -6,8 +6,8 @@
 import { resizeRGB8 } from '../image/resample.js';
 import type { RgbImage } from '../image/types.js';
 import { softmax } from '../models/clip-heatmap.js';
-import { childShareHeatmap, letterboxSquare, peakRegions, regionCropBox } from './clip-search-model.js';
-import { gridHeatmap, type Box, type ContextCue, type NodeDetection, type SearchModel, type SearchNode } from './vstar.js';
+import { childShareHeatmap, letterboxGrid, peakCropBoxes } from './clip-search-model.js';
+import { type Box, type ContextCue, type NodeDetection, type SearchModel, type SearchNode } from './vstar.js';
 
 /** `background` resized to `width`×`height` (bicubic) with `object` resized into `box`. */
 export function pasteScene(background: RgbImage, width: number, height: number, object: RgbImage, box: Box): RgbImage {
@@ -112,13 +112,8 @@ export class SyntheticSearchModel implements SearchModel {
 
   async detect(node: SearchNode): Promise<NodeDetection> {
     const { grid } = this.o;
-    const square = letterboxSquare(node.box);
-    const cue = gridHeatmap(square, grid, grid, new Array<number>(grid * grid).fill(0));
-    const usable = (i: number): boolean => {
-      const r = Math.floor(i / grid);
-      const c = i % grid;
-      return cue.xs[c + 1]! > node.box.x && cue.xs[c]! < node.box.x + node.box.width && cue.ys[r + 1]! > node.box.y && cue.ys[r]! < node.box.y + node.box.height;
-    };
+    // CLIPSearchModel's own grid and crop rule, so the calibrated thresholds mean the same there.
+    const { cue, usable } = letterboxGrid(node.box, grid, grid);
     cue.values = cue.values.map((_, i) => {
       if (!usable(i)) return 0;
       const r = Math.floor(i / grid);
@@ -127,13 +122,8 @@ export class SyntheticSearchModel implements SearchModel {
       const covered = this.truth ? overlapArea(cell, this.truth) / (cell.width * cell.height) : 0;
       return sigmoid(this.o.cueBias + this.o.cueGain * covered + this.o.noise * this.gaussian(cell, 1) + this.o.clutter * this.clutterAt(cell));
     });
-    const root = node.level === 1;
-    const regions = peakRegions(cue.values, grid, grid, usable, this.o.regionFraction, (peak) => root && peak >= this.o.instancePeak);
-    const detections = regions.map((region) => {
-      const box = regionCropBox(cue, region.cells, node.box, this.o.cropGrow, this.o.minCropSide);
-      return { box, score: this.cropScore(box) };
-    });
-    return { cue, detection: detections[0], instances: root ? detections.slice(1) : undefined };
+    const detections = peakCropBoxes(cue, usable, node, this.o).map((box) => ({ box, score: this.cropScore(box) }));
+    return { cue, detection: detections[0], instances: node.level === 1 ? detections.slice(1) : undefined };
   }
 
   /** CLIP-only context cue (SPEC §7.2 (C)): softmax of the children's crop logits, spread over each child. */
