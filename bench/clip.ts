@@ -26,8 +26,8 @@ import { CLIPRunner, type LoadedCLIP } from '../src/core/models/clip-runner';
 import { poolingPositions } from '../src/core/models/clip';
 import { ModelRunner, openModel } from '../src/core/models/runner';
 import { GraphCache } from '../src/core/onnx/cache';
-import type { BuiltGraph } from '../src/core/onnx/graph';
 import { CLIP_B32, CLIP_L14, makeTempDir, seededRandom, writeRandomClip, type CLIPShape, type CLIPTowerShape } from './lib/random-checkpoint';
+import { bareSession } from './lib/bare-ort';
 import { figure, median, now } from './lib/report';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -51,16 +51,6 @@ function gflop(s: CLIPShape, textRows: number, textLength: number): number {
 function randomPixels(seed: number): TensorData {
   const random = seededRandom(seed);
   return { type: 'float32', dims: [1, 3, 224, 224], data: Float32Array.from({ length: 3 * 224 * 224 }, () => random() * 4 - 2) };
-}
-
-async function bareSession(graph: BuiltGraph): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(graph.bytes, {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' }, model_external_initializers_file_folder_path: graph.externalDataDir! } },
-  });
 }
 
 async function openCLIP(dir: string): Promise<LoadedCLIP> {
@@ -92,8 +82,8 @@ async function benchModel(tag: string, shape: CLIPShape): Promise<void> {
     const prompts = LABELS.map((l) => TEMPLATES[0]!.replace('{}', l));
     const batch = await fresh().tokenize(prompts);
     const [B, T] = batch.dims;
-    const vision = await bareSession(await loaded.model.buildVisionGraph(224, 224));
-    const text = await bareSession(loaded.model.buildTextGraph());
+    const vision = await bareSession(await loaded.model.buildVisionGraph(224, 224), threads);
+    const text = await bareSession(loaded.model.buildTextGraph(), threads);
     const eos = (await fresh().tokenizer()).eosId;
     const textFeeds = {
       input_ids: new ort.Tensor('int64', batch.inputIds, [B, T]),

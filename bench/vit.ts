@@ -14,6 +14,7 @@ import { InferenceEngine, type TensorData } from '../src/core/engine/client';
 import { physicalCoreCount } from '../src/core/engine/cpus';
 import { asViT, ModelRunner, openModel } from '../src/core/models/runner';
 import { makeTempDir, seededRandom, VIT_B16, writeRandomViT } from './lib/random-checkpoint';
+import { bareSession } from './lib/bare-ort';
 import { figure, median, now } from './lib/report';
 
 const GFLOP_PER_IMAGE = 35.1;
@@ -57,13 +58,7 @@ async function main(): Promise<void> {
 
     // Bare ORT on the very same graph, in-process, logits only.
     const graph = await loaded.model.buildGraph(224, 224);
-    const bare = await ort.InferenceSession.create(graph.bytes, {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      extra: { session: { intra_op: { allow_spinning: '0' }, model_external_initializers_file_folder_path: graph.externalDataDir! } },
-    });
+    const bare = await bareSession(graph, threads);
     const bareFeeds = { pixel_values: new ort.Tensor('float32', pixels.data as Float32Array, [1, 3, 224, 224]) };
 
     const full: number[] = [];
